@@ -1,0 +1,15 @@
+"""The model core: inputs, media, prompts, batching, model, outputs (imports no framework)."""
+
+from .config import EngineConfig
+from .embedder import DEFAULT_QUERY_INSTRUCTION, Qwen3VLEmbedder
+from .errors import *  # noqa: F401,F403
+from .errors import __all__ as _errors_all
+from .inputs import MultimodalInput
+from .media import DEFAULT_POLICY, MediaPolicy
+from .outputs import PRECISIONS, RerankResult
+from .reranker import Qwen3VLReranker
+
+__all__ = [
+    "EngineConfig", "Qwen3VLEmbedder", "Qwen3VLReranker", "MultimodalInput", "MediaPolicy", "DEFAULT_POLICY",
+    "RerankResult", "PRECISIONS", "DEFAULT_QUERY_INSTRUCTION", *_errors_all,
+]

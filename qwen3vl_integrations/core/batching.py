@@ -1,0 +1,117 @@
+"""Token-budget batching of length-sorted items, prefetching, padding, and CUDA OOM splitting."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+
+import torch
+
+from .errors import BackendError, Qwen3VLError
+from .processing import PreparedItem, rope_positions
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["plan_batches", "collate", "run_with_oom_split", "prepare_in_windows"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def plan_batches(lengths: Sequence[int], token_budget: int, max_items: int) -> list[list[int]]:
+    """Group item indices into batches, longest first, so that rows x longest row <= token_budget
+    (an item longer than the budget gets a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = lengths[current[0]] if current else lengths[i]
+        if current and ((len(current) + 1) * longest > token_budget or len(current) >= max_items):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def collate(items: Sequence[PreparedItem], pad_id: int, padding_side: str, device: torch.device) -> dict:
+    """Pad ids (left or right), build the attention mask and M-RoPE position ids, concatenate media."""
+    rows, width = len(items), max(len(it) for it in items)
+    input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((rows, width), dtype=torch.long)
+    position_ids = torch.zeros((3, rows, width), dtype=torch.long)
+    for r, item in enumerate(items):
+        n = len(item)
+        cols = slice(width - n, width) if padding_side == "left" else slice(0, n)
+        input_ids[r, cols] = torch.tensor(item.input_ids, dtype=torch.long)
+        attention_mask[r, cols] = 1
+        position_ids[:, r, cols] = rope_positions(item.input_ids, [v.grid_thw for v in item.images],
+                                                  [v.grid_thw for v in item.videos])
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+    for kind, pix_key, grid_key in (("images", "pixel_values", "image_grid_thw"),
+                                    ("videos", "pixel_values_videos", "video_grid_thw")):
+        visuals = [v for it in items for v in getattr(it, kind)]
+        if visuals:
+            batch[pix_key] = torch.cat([v.pixel_values for v in visuals])
+            batch[grid_key] = torch.tensor([v.grid_thw for v in visuals], dtype=torch.long)
+    pin = device.type == "cuda"
+    return {k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in batch.items()}
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def run_with_oom_split(indices: list[int], run: Callable[[list[int]], list[R]],
+                       on_item_error: Callable[[int, Qwen3VLError], None]) -> dict[int, R]:
+    """Run ``run(indices)``; on out-of-memory split the batch in halves and retry, down to one item.
+    An item that does not fit alone is reported through ``on_item_error``."""
+    try:
+        return dict(zip(indices, run(indices)))
+    except Exception as exc:  # noqa: BLE001 - only OOM is handled here
+        if not _is_oom(exc):
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if len(indices) == 1:
+            on_item_error(indices[0], BackendError("too_large_for_device: the item does not fit in device memory alone"))
+            return {}
+        logger.warning("out of memory on a batch of %d; splitting", len(indices))
+        mid = len(indices) // 2
+        out = run_with_oom_split(indices[:mid], run, on_item_error)
+        out.update(run_with_oom_split(indices[mid:], run, on_item_error))
+        return out
+
+
+def prepare_in_windows(items: Sequence[T], prepare: Callable[[int, T], PreparedItem | Qwen3VLError],
+                       num_workers: int, window: int) -> Iterator[list[tuple[int, PreparedItem | Qwen3VLError]]]:
+    """Yield windows of ``(index, prepared or error)`` in input order; with workers, the next window
+    is prepared in a thread pool while the caller runs the model on the current one."""
+    if num_workers <= 0 or len(items) <= 1:
+        for start in range(0, len(items), window):
+            yield [(i, prepare(i, items[i])) for i in range(start, min(start + window, len(items)))]
+        return
+    with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="qwen3vl-prep") as pool:
+        def submit(start: int) -> list:
+            return [(i, pool.submit(prepare, i, items[i])) for i in range(start, min(start + window, len(items)))]
+
+        pending = submit(0)
+        for start in range(window, len(items) + window, window):
+            ahead = submit(start) if start < len(items) else []
+            yield [(i, fut.result()) for i, fut in pending]
+            pending = ahead
+
+
+def chunked(seq: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for x in seq:
+        chunk.append(x)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,79 @@
+"""Engine settings: one frozen dataclass shared by Python callers, the CLI, env vars and the server."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["EngineConfig", "ENV_PREFIX", "DEFAULT_EMBED_INSTRUCTION", "DEFAULT_RERANK_INSTRUCTION"]
+
+ENV_PREFIX = "QWEN3VL_"
+DEFAULT_EMBED_INSTRUCTION = "Represent the user's input."
+DEFAULT_RERANK_INSTRUCTION = "Given a search query, retrieve relevant candidates that answer the query."
+
+IMAGE_FACTOR = 32
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Preprocessing and batching settings (defaults are the model contract's).
+
+    ``max_length`` is ``None`` to mean "the model's default" (8192 for the embedder,
+    10240 for the reranker).
+    """
+
+    max_length: int | None = None
+    min_pixels: int = 4 * IMAGE_FACTOR * IMAGE_FACTOR  # 4096
+    max_pixels: int = 1800 * IMAGE_FACTOR * IMAGE_FACTOR  # 1,843,200
+    total_pixels: int = 10 * 768 * IMAGE_FACTOR * IMAGE_FACTOR  # 7,864,320
+    fps: float = 1.0
+    max_frames: int = 64
+    truncate: bool = True
+    #: texts longer than this many characters are refused before tokenisation
+    max_text_chars: int = 1_000_000
+    #: padded tokens (batch rows x longest row) one forward pass may hold
+    token_budget: int = 16384
+    #: most items in one forward pass
+    max_batch_items: int = 64
+    #: threads that load and preprocess media ahead of the forward pass (0 = inline)
+    num_workers: int = 2
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("min_pixels", "max_pixels", "total_pixels", "max_frames", "max_text_chars", "token_budget", "max_batch_items"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
+        if self.max_length is not None and self.max_length < 16:
+            raise ValueError(f"max_length must be at least 16, got {self.max_length}")
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+
+    def replace(self, **changes) -> "EngineConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> "EngineConfig":
+        """Read ``QWEN3VL_<FIELD>`` variables (e.g. ``QWEN3VL_MAX_FRAMES=32``); overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls(), f.name)) if f.name != "max_length" else int
+            if kind is bool:
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                try:
+                    values[f.name] = kind(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,146 @@
+"""The shared engine of the embedder and the reranker: loading, preparation and batched forwards."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_split
+from .config import EngineConfig
+from .errors import ItemError, Qwen3VLError
+from .inputs import MultimodalInput, coerce_input
+from .loading import DeviceChoice, choose_device, load_backbone, load_processor, resolve_checkpoint
+from .media import DEFAULT_POLICY, MediaPolicy
+from .processing import PreparedItem, Preprocessor, VisualInput
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Engine", "check_errors_mode"]
+
+PAD_ID = 151643
+
+
+def check_errors_mode(errors: str) -> None:
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+
+
+class Engine:
+    """Base of Qwen3VLEmbedder and Qwen3VLReranker (not public on its own)."""
+
+    default_max_length = 8192
+    padding_side = "right"
+
+    def __init__(self, model, processor, *, config: EngineConfig | None = None, policy: MediaPolicy | None = None,
+                 device_choice: DeviceChoice | None = None, model_id: str = "", model_path: Path | None = None):
+        self.model = model
+        self.processor = processor
+        self.config = config or EngineConfig()
+        self.policy = policy or DEFAULT_POLICY
+        param = next(model.parameters())
+        self.device_choice = device_choice or DeviceChoice(param.device, param.dtype, "sdpa")
+        self.model_id = model_id or str(model_path or "")
+        self.model_path = model_path
+        self.preprocessor = Preprocessor(processor, self.config, self.policy)
+
+    @classmethod
+    def _load(cls, model: str | os.PathLike, *, device=None, dtype=None, attn_implementation=None, revision=None,
+              config: EngineConfig | None = None, policy: MediaPolicy | None = None, **config_overrides):
+        if config is None:
+            config = EngineConfig.from_env(**config_overrides)
+        elif config_overrides:
+            config = config.replace(**config_overrides)
+        path = resolve_checkpoint(model, revision)
+        choice = choose_device(device, dtype, attn_implementation)
+        backbone = load_backbone(path, choice)
+        processor = load_processor(path)
+        return path, dict(config=config, policy=policy, device_choice=choice, model_id=str(model), model_path=path), \
+            backbone, processor
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.text_config.hidden_size)
+
+    @property
+    def max_length(self) -> int:
+        return self.config.max_length or self.default_max_length
+
+    @property
+    def device(self) -> torch.device:
+        return self.device_choice.device
+
+    # -- preparation ------------------------------------------------------------------------
+    def _visuals(self, item: MultimodalInput) -> tuple[list[VisualInput], list[VisualInput]]:
+        pre = self.preprocessor
+        videos = [pre.video(v, item.fps, item.max_frames) for v in item.videos]
+        images = [pre.image(i) for i in item.images]
+        return images, videos
+
+    def _tokenize(self, prompt: str, truncate: bool | None, body_limit: int) -> tuple[list[int], bool]:
+        truncate = self.config.truncate if truncate is None else truncate
+        return self.preprocessor.tokenize(prompt, self.max_length, truncate, body_limit)
+
+    # -- running ------------------------------------------------------------------------------
+    def _run(self, items: Sequence, prepare: Callable[[object], PreparedItem],
+             forward: Callable[[dict], torch.Tensor], errors: str, progress=None) -> list:
+        """Prepare every item (media in worker threads, one window ahead of the model), run
+        token-budget batches, and return one result or ItemError per item, in input order."""
+        results: list = [None] * len(items)
+
+        def safe_prepare(index: int, raw) -> PreparedItem | Qwen3VLError:
+            try:
+                return prepare(raw)
+            except Qwen3VLError as exc:
+                return exc.at(index)
+
+        def record_error(index: int, exc: Qwen3VLError) -> None:
+            err = exc.at(index)
+            if errors == "raise":
+                raise err
+            results[index] = ItemError(index, err)
+
+        window = max(self.config.max_batch_items * 2, 32)
+        for chunk in prepare_in_windows(items, safe_prepare, self.config.num_workers, window):
+            good: list[tuple[int, PreparedItem]] = []
+            for index, prepared in chunk:
+                if isinstance(prepared, Qwen3VLError):
+                    record_error(index, prepared)
+                else:
+                    good.append((index, prepared))
+            lengths = [len(p) for _, p in good]
+            for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items):
+                def run(sub: list[int]) -> list:
+                    tensors = collate([good[k][1] for k in sub], PAD_ID, self.padding_side, self.device)
+                    return list(forward(tensors))
+
+                for k, value in run_with_oom_split(batch, run, lambda k, e: record_error(good[k][0], e)).items():
+                    results[good[k][0]] = value
+                if progress is not None:
+                    progress.update(len(batch))
+        return results
+
+    @torch.inference_mode()
+    def _hidden(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(**batch, use_cache=False)
+        return out.last_hidden_state, batch["attention_mask"]
+
+    def _coerce(self, raw, index: int) -> MultimodalInput:
+        try:
+            return coerce_input(raw)
+        except Qwen3VLError as exc:
+            raise exc.at(index) from None
+
+    def __repr__(self) -> str:
+        c = self.device_choice
+        return f"{type(self).__name__}({self.model_id!r}, device={c.device}, dtype={c.dtype}, attn={c.attn_implementation})"
+
+
+def stack_or_list(results: list, errors: str) -> np.ndarray | list:
+    if errors == "return":
+        return results
+    return np.stack(results) if results else np.zeros((0, 0), dtype=np.float32)

@@ -1,0 +1,139 @@
+"""MultimodalInput and coercion of every accepted input form into it."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import EmptyInputError, UnsupportedInputError
+
+__all__ = ["MultimodalInput", "coerce_input", "coerce_inputs", "is_frame_list"]
+
+_DICT_KEYS = {"text", "image", "video", "instruction", "fps", "max_frames"}
+_VIDEO_EXTENSIONS = {
+    ".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".mpeg", ".mpg", ".wmv", ".flv", ".3gp", ".ts", ".ogv",
+}
+
+
+@dataclass(frozen=True)
+class MultimodalInput:
+    """One item to embed or one side of a rerank pair: texts, images and videos.
+
+    A video is a video file source (path, URL, bytes, data URI) or a sequence of frames
+    (each frame any image form). In the prompt, videos come first, then images, then texts,
+    whatever order they were given in (model contract, section 2).
+    """
+
+    texts: tuple[str, ...] = ()
+    images: tuple[Any, ...] = ()
+    videos: tuple[Any, ...] = ()
+    instruction: str | None = None
+    fps: float | None = None
+    max_frames: int | None = None
+
+    @classmethod
+    def of(cls, text=None, image=None, video=None, instruction=None, fps=None, max_frames=None) -> "MultimodalInput":
+        """Build from reference-style arguments (each one item or a list)."""
+        return cls(
+            texts=tuple(_as_list(text)),
+            images=tuple(_as_list(image)),
+            videos=tuple(_video_list(video)),
+            instruction=instruction,
+            fps=fps,
+            max_frames=max_frames,
+        )
+
+    @property
+    def modality(self) -> str:
+        kinds = [name for name, items in (("video", self.videos), ("image", self.images), ("text", self.texts)) if items]
+        return kinds[0] if len(kinds) == 1 else "mixed"
+
+    def check_not_empty(self) -> None:
+        if not self.images and not self.videos and not any(t.strip() for t in self.texts):
+            raise EmptyInputError("the input has no content (no image, no video, and no non-blank text)")
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _is_video_path(value) -> bool:
+    if isinstance(value, Path):
+        return value.suffix.lower() in _VIDEO_EXTENSIONS
+    if isinstance(value, str):
+        if value.startswith("data:video/"):
+            return True
+        path = value.split("?", 1)[0].split("#", 1)[0]
+        return os.path.splitext(path)[1].lower() in _VIDEO_EXTENSIONS
+    return False
+
+
+def is_frame_list(video) -> bool:
+    return isinstance(video, (list, tuple))
+
+
+def _video_list(value) -> list:
+    """One video (a source or a frame list) or a list of videos -> list of videos."""
+    if value is None:
+        return []
+    if isinstance(value, (str, Path, bytes, bytearray, memoryview, io.IOBase)):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return []
+        first = value[0]
+        if isinstance(first, (list, tuple)) or all(_is_video_path(v) for v in value):
+            return [list(v) if isinstance(v, tuple) else v for v in value]
+        return [list(value)]  # a single frame list
+    raise UnsupportedInputError(f"unsupported video value of type {type(value).__name__}")
+
+
+def _is_image_object(obj) -> bool:
+    module = type(obj).__module__
+    return module.startswith("PIL.") or (module == "numpy" and type(obj).__name__ == "ndarray")
+
+
+def coerce_input(obj) -> MultimodalInput:
+    """Turn any accepted input form into a MultimodalInput (no media is loaded here)."""
+    if isinstance(obj, MultimodalInput):
+        return obj
+    if isinstance(obj, str):
+        return MultimodalInput(texts=(obj,))
+    if isinstance(obj, dict):
+        unknown = set(obj) - _DICT_KEYS
+        if unknown:
+            raise UnsupportedInputError(
+                f"unknown key(s) {sorted(unknown)} in input dict; valid keys: {sorted(_DICT_KEYS)}"
+            )
+        texts = _as_list(obj.get("text"))
+        for text in texts:
+            if not isinstance(text, str):
+                raise UnsupportedInputError(f"text must be str, got {type(text).__name__}")
+        return MultimodalInput.of(
+            text=texts, image=obj.get("image"), video=obj.get("video"), instruction=obj.get("instruction"),
+            fps=obj.get("fps"), max_frames=obj.get("max_frames"),
+        )
+    if isinstance(obj, Path):
+        return MultimodalInput(videos=(obj,)) if _is_video_path(obj) else MultimodalInput(images=(obj,))
+    if isinstance(obj, (bytes, bytearray, memoryview)) or _is_image_object(obj):
+        return MultimodalInput(images=(obj,))
+    raise UnsupportedInputError(
+        f"unsupported input of type {type(obj).__name__}; pass a str (text), dict, MultimodalInput, "
+        "PIL image, numpy array, bytes or pathlib.Path"
+    )
+
+
+def coerce_inputs(inputs: Any) -> list:
+    """Normalise the ``inputs`` argument of embed()/rerank(): one item or a list of items."""
+    if isinstance(inputs, (str, dict, MultimodalInput, Path, bytes, bytearray)) or _is_image_object(inputs):
+        return [inputs]
+    if isinstance(inputs, Iterable):
+        return list(inputs)
+    raise UnsupportedInputError(f"inputs must be an item or a list of items, got {type(inputs).__name__}")

@@ -1,0 +1,203 @@
+"""From a MultimodalInput to model tensors: resizing, HF processor calls, tokenisation, truncation.
+
+Resizing uses qwen-vl-utils' own ``smart_resize`` and ``smart_nframes`` (model contract, section 6);
+pixel values come from the checkpoint's HF image/video processors with resizing off; token ids are
+built from the fully expanded prompt string, in the transformers 4.57 video layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import EngineConfig
+from .errors import EmptyInputError, InputTooLongError, MediaDecodeError, Qwen3VLError, UnsupportedMediaError
+from .inputs import MultimodalInput, is_frame_list
+from .media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
+from .prompts import expand_image, expand_video
+
+__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "SPECIAL_IDS"]
+
+IMAGE_PAD_ID, VIDEO_PAD_ID = 151655, 151656
+#: ids the official tokenizer reports as ``all_special_ids`` (kept by truncation)
+SPECIAL_IDS = frozenset(range(151643, 151657))
+SUFFIX_LEN = 5
+IMAGE_FACTOR = 32
+FRAME_LIST_FACTOR = 64  # qwen-vl-utils pre-resizes listed frames with image_patch_size=32 -> factor 64
+VIDEO_MIN_PIXELS = 128 * IMAGE_FACTOR * IMAGE_FACTOR
+VIDEO_FRAME_MAX_PIXELS = 768 * IMAGE_FACTOR * IMAGE_FACTOR
+FRAME_LIST_FPS = 2.0
+
+
+@dataclass
+class VisualInput:
+    """One preprocessed image or video: patches, grid and the token string that stands for it."""
+
+    pixel_values: torch.Tensor
+    grid_thw: tuple[int, int, int]
+    tokens: str
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class PreparedItem:
+    input_ids: list[int]
+    images: list[VisualInput]
+    videos: list[VisualInput]
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    from qwen_vl_utils.vision_process import smart_resize
+
+    try:
+        h, w = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    except ValueError as exc:  # qwen-vl-utils raises ValueError for aspect ratio > 200
+        raise UnsupportedMediaError(f"aspect ratio > 200 ({width}x{height})") from exc
+    # a lowered max_pixels can floor a thin side to 0 upstream; never resize to a zero side
+    return max(h, factor), max(w, factor)
+
+
+def _timestamps(indices: Sequence[int], fps: float, merge: int = 2) -> list[float]:
+    idx = [int(i) for i in indices]
+    while len(idx) % merge:
+        idx.append(idx[-1])
+    times = [i / fps for i in idx]
+    return [(times[i] + times[i + merge - 1]) / 2 for i in range(0, len(times), merge)]
+
+
+def truncate_ids(ids: list[int], max_length: int, special_ids=SPECIAL_IDS) -> tuple[list[int], bool]:
+    """Keep the 5-token chat suffix; from the rest keep every special token and the first
+    ``max_length - #special`` ordinary tokens (the reference reranker's rule)."""
+    body, suffix = ids[:-SUFFIX_LEN], ids[-SUFFIX_LEN:]
+    if len(body) <= max_length:
+        return ids, False
+    budget = max_length - sum(1 for t in body if t in special_ids)
+    kept, out = 0, []
+    for t in body:
+        if t in special_ids:
+            out.append(t)
+        elif kept < budget:
+            out.append(t)
+            kept += 1
+    return out + suffix, True
+
+
+def rope_positions(ids: Sequence[int], image_grids: Sequence[tuple], video_grids: Sequence[tuple],
+                   merge: int = 2) -> torch.Tensor:
+    """Multimodal RoPE position ids (3, L) of one unpadded sequence, as Qwen3-VL computes them:
+    text runs count up; each image / video frame group gets (t, h, w) grid positions from the
+    current offset, after which the offset advances by max(h, w)."""
+    arr = np.asarray(ids, dtype=np.int64)
+    length = len(arr)
+    pos = np.zeros((3, length), dtype=np.int64)
+    runs = {IMAGE_PAD_ID: iter([tuple(g) for g in image_grids]),
+            VIDEO_PAD_ID: iter([(1, g[1], g[2]) for g in video_grids for _ in range(int(g[0]))])}
+    is_vision = (arr == IMAGE_PAD_ID) | (arr == VIDEO_PAD_ID)
+    cur, i = 0, 0
+    while i < length:
+        if not is_vision[i]:
+            nxt = np.flatnonzero(is_vision[i:])
+            j = i + (int(nxt[0]) if len(nxt) else length - i)
+            pos[:, i:j] = np.arange(j - i) + cur
+            cur += j - i
+            i = j
+            continue
+        t, h, w = next(runs[int(arr[i])])
+        hh, ww = int(h) // merge, int(w) // merge
+        n = int(t) * hh * ww
+        grid = np.stack(np.meshgrid(np.arange(int(t)), np.arange(hh), np.arange(ww), indexing="ij")).reshape(3, -1)
+        pos[:, i:i + n] = grid + cur
+        cur += max(hh, ww)
+        i += n
+    return torch.from_numpy(pos)
+
+
+class Preprocessor:
+    """Turns inputs into PreparedItems for one checkpoint's processor and settings (thread-safe)."""
+
+    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.config = config
+        self.policy = policy
+
+    # -- media -----------------------------------------------------------------------------
+    def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
+        img = load_image(source, self.policy)
+        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, min_pixels or self.config.min_pixels,
+                             max_pixels or self.config.max_pixels)
+        img = img.resize((w, h), Image.BICUBIC)
+        out = self.processor.image_processor(images=[img], do_resize=False, return_tensors="pt")
+        grid = tuple(int(x) for x in out["image_grid_thw"][0])
+        return VisualInput(out["pixel_values"], grid, expand_image(grid[0] * grid[1] * grid[2] // 4),
+                           {"size": (w, h), "source_size": (img.width, img.height)})
+
+    def video(self, source, fps: float | None = None, max_frames: int | None = None) -> VisualInput:
+        max_frames = int(max_frames or self.config.max_frames)
+        if is_frame_list(source):
+            frames, indices, video_fps = self._frame_list(source, max_frames)
+        else:
+            clip = read_video(source, self.policy, fps=float(fps or self.config.fps), max_frames=max_frames)
+            frames, indices, video_fps = clip.frames, list(clip.frame_indices), float(clip.fps)
+        return self._video_tensor(frames, indices, video_fps)
+
+    def _frame_list(self, frames: Sequence, max_frames: int):
+        if len(frames) == 0:
+            raise EmptyInputError("a frame-list video has no frames")
+        if len(frames) > max_frames:
+            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
+        images = []
+        for k, frame in enumerate(frames):
+            try:
+                img = load_image(frame, self.policy)
+            except Qwen3VLError as exc:
+                raise exc.__class__(f"frame {k}: {exc}") from exc
+            h, w = _smart_resize(img.height, img.width, FRAME_LIST_FACTOR, 4 * FRAME_LIST_FACTOR ** 2,
+                                 16384 * FRAME_LIST_FACTOR ** 2)
+            images.append(np.asarray(img.resize((w, h), Image.BICUBIC)))
+        if len({im.shape for im in images}) > 1:
+            raise MediaDecodeError("the frames of a frame-list video must have one size (after resizing to multiples of 64)")
+        if len(images) % 2:
+            images.append(images[-1])
+        stacked = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy())
+        return stacked, list(range(len(images))), FRAME_LIST_FPS
+
+    def _video_tensor(self, frames: torch.Tensor, indices: list[int], video_fps: float) -> VisualInput:
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as TF
+
+        nframes, _, height, width = frames.shape
+        ceiling = max(min(VIDEO_FRAME_MAX_PIXELS, self.config.total_pixels / nframes * 2), int(VIDEO_MIN_PIXELS * 1.05))
+        h, w = _smart_resize(height, width, IMAGE_FACTOR, VIDEO_MIN_PIXELS, ceiling)
+        resized = TF.resize(frames, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True).float()
+        video_processor = self.processor.video_processor
+        extra = {"cap_pixels_per_frame": True} if hasattr(video_processor, "cap_pixels_per_frame") else {}
+        out = video_processor(videos=[resized], do_resize=False, do_sample_frames=False, return_tensors="pt", **extra)
+        grid = tuple(int(x) for x in out["video_grid_thw"][0])
+        times = _timestamps(indices, video_fps)[: grid[0]]
+        tokens = expand_video(times, grid[1] * grid[2] // 4)
+        return VisualInput(out["pixel_values_videos"], grid, tokens,
+                           {"frames": int(nframes), "size": (w, h), "fps": video_fps, "timestamps": times})
+
+    # -- text ----------------------------------------------------------------------------------
+    def check_text(self, item: MultimodalInput) -> None:
+        total = sum(len(t) for t in item.texts)
+        if total > self.config.max_text_chars:
+            raise InputTooLongError(f"text of {total} characters exceeds max_text_chars={self.config.max_text_chars}")
+
+    def tokenize(self, prompt: str, max_length: int, truncate: bool, body_limit: int) -> tuple[list[int], bool]:
+        """Tokenise the expanded prompt; cut ordinary tokens so the body fits ``body_limit``."""
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if len(ids) - SUFFIX_LEN <= body_limit:
+            return ids, False
+        if not truncate:
+            raise InputTooLongError(f"input has {len(ids)} tokens, more than max_length={max_length} (truncate=False)")
+        return truncate_ids(ids, body_limit)

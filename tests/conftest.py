@@ -1,0 +1,71 @@
+"""Shared fixtures: one tiny random checkpoint per test session, and models loaded from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random tiny Qwen3-VL checkpoint built by qwen3vl_integrations.testing (once per session).
+
+    Set QWEN3VL_TEST_CHECKPOINT to reuse an existing one while developing.
+    """
+    existing = os.environ.get("QWEN3VL_TEST_CHECKPOINT")
+    if existing and (Path(existing) / "config.json").is_file():
+        return Path(existing)
+    from qwen3vl_integrations.testing import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", size="tiny")
+
+
+@pytest.fixture(scope="session")
+def embedder(tiny_checkpoint):
+    from qwen3vl_integrations import Qwen3VLEmbedder
+
+    return Qwen3VLEmbedder.from_pretrained(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def reranker(tiny_checkpoint):
+    from qwen3vl_integrations import Qwen3VLReranker
+
+    return Qwen3VLReranker.from_pretrained(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def hf_model(tiny_checkpoint):
+    """The checkpoint loaded by transformers itself, for independent computations in tests."""
+    from transformers import Qwen3VLForConditionalGeneration
+
+    return Qwen3VLForConditionalGeneration.from_pretrained(tiny_checkpoint).eval()
+
+
+@pytest.fixture(scope="session")
+def hf_processor(tiny_checkpoint):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(tiny_checkpoint)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def random_image(rng, height: int, width: int):
+    from PIL import Image
+
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def cosine(a, b) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
