@@ -13,3 +13,7 @@ __all__ = [
     "EngineConfig", "Qwen3VLEmbedder", "Qwen3VLReranker", "MultimodalInput", "MediaPolicy", "DEFAULT_POLICY",
     "RerankResult", "PRECISIONS", "DEFAULT_QUERY_INSTRUCTION", *_errors_all,
 ]
+
+from ._optional import require as optional_import  # noqa: E402
+
+__all__.append("optional_import")

@@ -1,40 +1,240 @@
 """MediaPolicy and bounded, policy-checked loading of images and videos.
 
-INTERFACE STUB - being implemented (see issue 3). Signatures are fixed; the core codes against them.
+``load_image`` returns a fully decoded RGB ``PIL.Image``; ``read_video`` returns a ``VideoClip``
+of the frames the model contract samples. Where the bytes come from (paths, URLs, data URIs ...)
+is ``fetch`` / ``http_fetch``; video decoding is ``video``. This module holds the image rules:
+
+- The pixel ceiling (``policy.max_image_pixels``) is checked from the header, before any pixel is
+  decoded; PIL's own ``DecompressionBombError`` is reported as ``MediaTooLargeError`` too.
+- Decoding is forced (``.load()``): truncated or non-image bytes raise ``MediaDecodeError`` here,
+  not later in the model.
+- EXIF orientation is applied. Animated GIF / APNG / WebP and multi-page TIFF: frame 0 only.
+- Colour: ``RGBA`` is composited on white exactly like ``qwen_vl_utils.vision_process.to_rgb``;
+  ``LA``/``PA``/``P`` with transparency are composited on white too (the reference would drop
+  the alpha channel); 16-bit grey (``I;16*``) is scaled by 1/257; ``I`` and ``F`` by their value
+  range (see ``_scale_to_uint8``); every other mode is ``.convert("RGB")``.
+- Aspect ratio above 200 raises ``UnsupportedMediaError`` ("aspect ratio > 200"): the model's
+  resize (qwen-vl-utils ``smart_resize``) cannot handle it. Resizing is not done here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import io
+import logging
+import os
+import warnings
 
-__all__ = ["MediaPolicy", "DEFAULT_POLICY", "VideoClip", "load_image", "read_video", "is_video_source"]
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import MediaDecodeError, MediaTooLargeError, UnsupportedMediaError
+from .fetch import read_media_bytes, source_scheme
+from .media_policy import DEFAULT_IMAGE_FORMATS, DEFAULT_POLICY, MediaPolicy
+from .video import VIDEO_EXTENSIONS, VideoClip, is_video_bytes, read_video
+
+__all__ = [
+    "MediaPolicy",
+    "DEFAULT_POLICY",
+    "DEFAULT_IMAGE_FORMATS",
+    "VideoClip",
+    "VIDEO_EXTENSIONS",
+    "MAX_ASPECT_RATIO",
+    "load_image",
+    "read_video",
+    "is_video_source",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_ASPECT_RATIO = 200
+_EXIF_ORIENTATION = 0x0112
+_ALPHA_MODES = ("LA", "La", "PA", "RGBa")
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
-@dataclass(frozen=True)
-class MediaPolicy:
-    allow_local_paths: bool = True
-    local_roots: tuple = ()
+def load_image(source, policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
+    """Load ``source`` as a fully decoded RGB image, enforcing ``policy``.
+
+    ``source`` may be a path (``str`` or ``pathlib.Path``), ``file://`` URI, ``http(s)://`` URL,
+    ``data:image/...;base64,...`` URI, bare base64 string, bytes-like, binary file object,
+    ``PIL.Image.Image`` (never modified) or numpy array (HxW, HxWx1, HxWx3, HxWx4 of uint8,
+    uint16, bool, or float in [0, 1]).
+    """
+    if isinstance(source, Image.Image):
+        image = _check_pil_image(source, policy)
+    elif isinstance(source, np.ndarray):
+        image = _image_from_array(source, policy)
+    else:
+        data, _content_type, label = read_media_bytes(source, policy, kind="image")
+        image = decode_image_bytes(data, policy, label=label)
+    return _finish(image)
 
 
-DEFAULT_POLICY = MediaPolicy()
+def decode_image_bytes(data: bytes, policy: MediaPolicy = DEFAULT_POLICY, *, label: str = "image") -> Image.Image:
+    """Decode encoded image bytes (header checked first, then ``.load()`` forced); mode unchanged."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=list(policy.image_formats))
+        except Image.DecompressionBombError as exc:
+            raise MediaTooLargeError(f"{label} declares too many pixels ({exc})") from None
+        except UnidentifiedImageError:
+            raise MediaDecodeError(f"{label} is not a recognised image (allowed formats: {', '.join(policy.image_formats)})") from None
+        except Exception as exc:  # noqa: BLE001 - any parser failure is a decode error
+            raise MediaDecodeError(f"{label} header cannot be parsed ({type(exc).__name__})") from None
+        _check_dimensions(image.size, policy, label)
+        _force_load(image, label)
+    return image
 
 
-@dataclass
-class VideoClip:
-    frames: "object"  # torch.uint8 tensor (T, 3, H, W) of the sampled frames, decode order
-    fps: float  # the source's average frame rate
-    frame_indices: list  # source frame index of each sampled frame
-    total_frames: int  # frames in the source
-    sample_fps: float  # T / total_frames * fps
+def _force_load(image: Image.Image, label: str) -> None:
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise MediaTooLargeError(f"{label} declares too many pixels ({exc})") from None
+    except MemoryError:
+        raise MediaTooLargeError(f"{label} is too large to decode in memory") from None
+    except Exception as exc:  # noqa: BLE001 - truncated data, zlib/struct errors, plugin bugs
+        raise MediaDecodeError(f"{label} data is truncated or corrupt ({type(exc).__name__}: {exc})") from None
 
 
-def load_image(source, policy: MediaPolicy = DEFAULT_POLICY):
-    raise NotImplementedError
+def _check_dimensions(size: tuple[int, int], policy: MediaPolicy, label: str) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise MediaDecodeError(f"{label} has a zero dimension ({width}x{height})")
+    if width * height > policy.max_image_pixels:
+        raise MediaTooLargeError(f"{label} is {width}x{height} = {width * height} pixels, over the {policy.max_image_pixels}-pixel limit")
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise UnsupportedMediaError(f"{label} aspect ratio > {MAX_ASPECT_RATIO} ({width}x{height})")
 
 
-def read_video(source, policy: MediaPolicy = DEFAULT_POLICY, *, fps: float, max_frames: int) -> VideoClip:
-    raise NotImplementedError
+def _check_pil_image(image: Image.Image, policy: MediaPolicy) -> Image.Image:
+    if image.format is not None and image.format.upper() not in policy.image_formats:
+        raise UnsupportedMediaError(f"PIL image of format {image.format} is not allowed by the media policy")
+    _check_dimensions(image.size, policy, "image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        _force_load(image, "image")
+    return image
+
+
+def _image_from_array(array: np.ndarray, policy: MediaPolicy) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise UnsupportedMediaError(f"numpy image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {tuple(array.shape)}")
+    height, width = array.shape[:2]
+    _check_dimensions((width, height), policy, "numpy image")
+    pixels = np.ascontiguousarray(_array_to_uint8(array))
+    return Image.fromarray(pixels)  # uint8 HxW -> L, HxWx3 -> RGB, HxWx4 -> RGBA
+
+
+def _array_to_uint8(array: np.ndarray) -> np.ndarray:
+    kind = array.dtype.kind
+    if array.dtype == np.uint8:
+        return array
+    if kind == "b":
+        return array.astype(np.uint8) * 255
+    if array.dtype == np.uint16:
+        return np.rint(array.astype(np.float32) / 257.0).astype(np.uint8)
+    if kind == "f":
+        if not np.isfinite(array).all():
+            raise MediaDecodeError("numpy image contains NaN or infinite values")
+        if array.size and (array.min() < 0.0 or array.max() > 1.0):
+            raise UnsupportedMediaError("float numpy images must have values in [0, 1]")
+        return np.rint(array.astype(np.float64) * 255.0).astype(np.uint8)
+    if kind in "iu":
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise UnsupportedMediaError(f"{array.dtype} numpy image values must lie in [0, 255] (use uint16 for 16-bit data)")
+        return array.astype(np.uint8)
+    raise UnsupportedMediaError(f"numpy image dtype {array.dtype} is not supported")
+
+
+def _finish(image: Image.Image) -> Image.Image:
+    """EXIF orientation, then RGB. Always returns a new image object."""
+    image = _apply_exif_orientation(image)
+    rgb = to_rgb(image)
+    if rgb.width <= 0 or rgb.height <= 0:  # pragma: no cover - guarded by _check_dimensions
+        raise MediaDecodeError("image has a zero dimension")
+    return rgb
+
+
+def _apply_exif_orientation(image: Image.Image) -> Image.Image:
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not make the image unusable
+        logger.debug("ignoring unreadable EXIF block", exc_info=True)
+        return image
+    if orientation not in (2, 3, 4, 5, 6, 7, 8):
+        return image
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001
+        logger.debug("could not apply EXIF orientation %s", orientation, exc_info=True)
+        return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB copy of ``image``; pixel-identical to qwen-vl-utils ``to_rgb`` for RGB, RGBA and L."""
+    mode = image.mode
+    if mode == "RGBA":
+        return _composite_on_white(image)
+    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info):
+        return _composite_on_white(image.convert("RGBA"))
+    if mode in _HIGH_BIT_MODES:
+        grey = Image.fromarray(_scale_to_uint8(image))
+        return grey.convert("RGB")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise UnsupportedMediaError(f"image mode {mode} cannot be converted to RGB ({exc})") from None
+
+
+def _composite_on_white(rgba: Image.Image) -> Image.Image:
+    # same operations as qwen_vl_utils.vision_process.to_rgb
+    white_background = Image.new("RGB", rgba.size, (255, 255, 255))
+    white_background.paste(rgba, mask=rgba.split()[3])
+    return white_background
+
+
+def _scale_to_uint8(image: Image.Image) -> np.ndarray:
+    """Map a high-bit-depth grey image to 0..255.
+
+    ``I;16*``: divide by 257 (65535 -> 255, an 8-bit value v stored as v*257 maps back to v).
+    ``I``: kept if within 0..255, divided by 257 if within 0..65535, else min-max stretched.
+    ``F``: times 255 if within [0, 1], kept if within [0, 255], else min-max stretched;
+    NaN/inf become 0.
+    """
+    values = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        return np.rint(values.astype(np.float32) / 257.0).astype(np.uint8)
+    values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        scaled = values * 255.0
+    elif lo >= 0.0 and hi <= 255.0:
+        scaled = values
+    elif image.mode == "I" and lo >= 0.0 and hi <= 65535.0:
+        scaled = values / 257.0
+    else:
+        scaled = (values - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def is_video_source(source) -> bool:
-    raise NotImplementedError
+    """True when ``source`` names a video file by extension (``str`` / ``Path``; URL query and
+    fragment ignored), is a ``data:video/...`` URI, or is bytes that start like a video container."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return is_video_bytes(bytes(source[:64]))
+    if isinstance(source, os.PathLike):
+        source = os.fsdecode(os.fspath(source))
+    if not isinstance(source, str):
+        return False
+    text = source.strip()
+    scheme = source_scheme(text)
+    if scheme == "data":
+        return text[5:].split(",", 1)[0].split(";", 1)[0].strip().lower().startswith("video/")
+    if scheme is not None:
+        text = text.split("#", 1)[0].split("?", 1)[0]
+    _root, ext = os.path.splitext(text.rstrip("/"))
+    return ext.lower() in VIDEO_EXTENSIONS

@@ -12,7 +12,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-__all__ = ["MediaPolicy", "DEFAULT_POLICY", "DEFAULT_IMAGE_FORMATS", "METADATA_ADDRESSES"]
+__all__ = ["MediaPolicy", "DEFAULT_POLICY", "DEFAULT_IMAGE_FORMATS", "DEFAULT_VIDEO_FORMATS", "METADATA_ADDRESSES"]
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -23,6 +23,10 @@ DEFAULT_IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "TIFF", "WEB
 
 #: cloud metadata endpoints: refused even when ``allow_private_networks`` is true
 METADATA_ADDRESSES = ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+
+#: FFmpeg demuxers allowed to open videos (``format_whitelist``). HLS, DASH, concat, image
+#: sequences and every other demuxer that can open further files or URLs are left out.
+DEFAULT_VIDEO_FORMATS = ("mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg", "m4v", "h264", "hevc", "mpegvideo", "ivf", "nut")
 
 _FETCH_SCHEMES = ("http", "https")
 
@@ -64,6 +68,13 @@ class MediaPolicy:
             socket when it expires, so a slow-drip server cannot stretch it).
         video_decode_timeout: total budget of opening, demuxing and decoding one video.
         max_redirects: redirects followed per fetch; each hop is re-checked against this policy.
+
+    Formats
+        image_formats: PIL plugins allowed (``DEFAULT_IMAGE_FORMATS``).
+        video_formats: FFmpeg demuxers allowed (``DEFAULT_VIDEO_FORMATS``).
+
+    TLS
+        ca_file: CA bundle for verifying https servers (``None``: the system's default store).
     """
 
     allow_local_paths: bool = True
@@ -91,7 +102,9 @@ class MediaPolicy:
     video_decode_timeout: float = 120.0
     max_redirects: int = 5
     image_formats: tuple = DEFAULT_IMAGE_FORMATS
+    video_formats: tuple = DEFAULT_VIDEO_FORMATS
     user_agent: str = "qwen3vl-integrations"
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         roots = self.local_roots
@@ -108,6 +121,7 @@ class MediaPolicy:
         if self.allowed_ports is not None:
             object.__setattr__(self, "allowed_ports", tuple(int(p) for p in self.allowed_ports))
         object.__setattr__(self, "image_formats", tuple(f.upper() for f in self.image_formats))
+        object.__setattr__(self, "video_formats", tuple(f.lower() for f in self.video_formats))
         self._check_positive()
 
     def _check_positive(self) -> None:

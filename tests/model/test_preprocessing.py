@@ -1,0 +1,123 @@
+"""Resizing, video sampling, the 4.57 video layout and M-RoPE positions (model contract, section 6)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from qwen_vl_utils.vision_process import smart_resize
+
+from tests.conftest import random_image
+
+VIDEO_MIN = 128 * 32 * 32
+TOTAL_PIXELS = 7_864_320
+
+
+def frame_ceiling(nframes: int) -> float:
+    return max(min(786432, TOTAL_PIXELS / nframes * 2), int(VIDEO_MIN * 1.05))
+
+
+@pytest.mark.parametrize("height,width", [(64, 64), (17, 900), (1000, 120), (640, 480), (3000, 2000), (1, 1), (27, 500)])
+def test_image_grid_equals_smart_resize(embedder, rng, height, width):
+    item = embedder.prepare({"image": random_image(rng, height, width)})
+    h, w = smart_resize(height, width, factor=32, min_pixels=4096, max_pixels=1843200)
+    (visual,) = item.images
+    assert visual.grid_thw == (1, h // 16, w // 16)
+    assert item.input_ids.count(151655) == (h // 32) * (w // 32)
+
+
+def test_video_prompt_layout_is_the_transformers_457_layout(embedder, rng):
+    frames = [random_image(rng, 320, 448) for _ in range(5)]
+    ids = embedder.prepare({"video": frames}).input_ids
+    text = embedder.processor.tokenizer.decode(ids)
+    block = "<|vision_start|>" + "<|video_pad|>" * 140 + "<|vision_end|>"
+    content = "<0.2 seconds>" + block + "<1.2 seconds>" + block + "<2.2 seconds>" + block
+    assert text == ("<|im_start|>system\nRepresent the user's input.<|im_end|>\n<|im_start|>user\n" + content
+                    + "<|im_end|>\n<|im_start|>assistant\n")
+    assert ids.count(151652) == 3 and ids.count(151653) == 3  # no extra outer vision pair
+
+
+def test_installed_processor_layout_differs_only_by_the_outer_pair(embedder, hf_processor, rng):
+    """Pins why the project expands videos itself: transformers 5.x keeps an extra outer pair."""
+    frames = [random_image(rng, 320, 448) for _ in range(4)]
+    ours = embedder.processor.tokenizer.decode(embedder.prepare({"video": frames}).input_ids)
+    prompt = ("<|im_start|>system\nRepresent the user's input.<|im_end|>\n<|im_start|>user\n"
+              "<|vision_start|><|video_pad|><|vision_end|><|im_end|>\n<|im_start|>assistant\n")
+    video = torch.from_numpy(np.stack([np.asarray(f) for f in frames]).transpose(0, 3, 1, 2).copy()).float()
+    out = hf_processor(text=[prompt], videos=[video], do_resize=False, do_sample_frames=False,
+                       video_metadata=[{"fps": 2.0, "frames_indices": [0, 1, 2, 3], "total_num_frames": 4}])
+    theirs = hf_processor.tokenizer.decode(out["input_ids"][0])
+    outer = theirs.replace("user\n<|vision_start|><0.2", "user\n<0.2", 1).replace(
+        "<|vision_end|><|vision_end|><|im_end|>", "<|vision_end|><|im_end|>", 1)
+    assert outer == ours
+    if theirs != ours:
+        assert len(theirs) - len(ours) == len("<|vision_start|><|vision_end|>")
+
+
+@pytest.mark.parametrize("count", [1, 5, 7, 64, 100])
+def test_frame_list_counts(embedder, rng, count):
+    frames = [random_image(rng, 48, 80) for _ in range(count)]
+    (visual,) = embedder.prepare({"video": frames}).videos
+    sampled = min(count, 64)
+    nframes = sampled + sampled % 2
+    # frames are pre-resized to multiples of 64, then to multiples of 32 within the per-frame ceiling
+    h0, w0 = smart_resize(48, 80, factor=64, min_pixels=4 * 64 * 64, max_pixels=16384 * 64 * 64)
+    h, w = smart_resize(h0, w0, factor=32, min_pixels=VIDEO_MIN, max_pixels=frame_ceiling(nframes))
+    assert visual.grid_thw == (nframes // 2, h // 16, w // 16)
+    assert visual.tokens.count("<|video_pad|>") == nframes // 2 * (h // 32) * (w // 32)
+    assert visual.tokens.count("seconds>") == nframes // 2
+
+
+def write_mp4(path, frames: int, fps: int, height: int, width: int):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("frames,fps", [(30, 10), (90, 30), (200, 2)])
+def test_mp4_frame_and_token_counts(embedder, tmp_path, frames, fps):
+    path = tmp_path / "clip.mp4"
+    write_mp4(path, frames, fps, 240, 320)
+    (visual,) = embedder.prepare({"video": str(path)}).videos
+    nframes = min(max(frames / fps * 1.0, 4), 64, frames)
+    nframes = int(nframes // 2 * 2)
+    h, w = smart_resize(240, 320, factor=32, min_pixels=VIDEO_MIN, max_pixels=frame_ceiling(nframes))
+    assert visual.grid_thw == (nframes // 2, h // 16, w // 16)
+    assert visual.tokens.count("<|video_pad|>") == nframes // 2 * (h // 32) * (w // 32)
+    indices = np.round(np.linspace(0, frames - 1, nframes)).astype(int)
+    expected = [(indices[i] + indices[i + 1]) / 2 / fps for i in range(0, nframes, 2)]
+    assert visual.meta["timestamps"] == pytest.approx(expected)
+    assert all(f"<{t:.1f} seconds>" in visual.tokens for t in expected)
+
+
+def test_rope_positions_equal_transformers(embedder, hf_model, rng):
+    from qwen3vl_integrations.core.processing import rope_positions
+
+    item = embedder.prepare({"text": "hello", "image": [random_image(rng, 64, 128), random_image(rng, 96, 32)],
+                             "video": [random_image(rng, 64, 64)] * 4})
+    ids = torch.tensor([item.input_ids])
+    types = torch.zeros_like(ids, dtype=torch.int32)
+    types[ids == 151655], types[ids == 151656] = 1, 2
+    images = torch.tensor([v.grid_thw for v in item.images])
+    videos = torch.tensor([v.grid_thw for v in item.videos])
+    expected, _ = hf_model.model.get_rope_index(ids, types, image_grid_thw=images, video_grid_thw=videos)
+    ours = rope_positions(item.input_ids, [v.grid_thw for v in item.images], [v.grid_thw for v in item.videos])
+    assert torch.equal(ours, expected[:, 0])
+
+
+def test_thin_image_with_lowered_max_pixels_never_gets_a_zero_side(embedder, rng):
+    from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder
+
+    low = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(min_pixels=1024, max_pixels=20 * 32 * 32))
+    (visual,) = low.prepare({"image": random_image(rng, 31, 700)}).images
+    assert visual.grid_thw[1] > 0 and visual.grid_thw[2] > 0
+    assert math.isfinite(float(low.embed([{"image": random_image(rng, 31, 700)}])[0][0]))

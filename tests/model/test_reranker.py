@@ -1,0 +1,85 @@
+"""Reranker scores against transformers' own LM-head logits, batching, ordering, errors."""
+
+import math
+
+import pytest
+import torch
+from qwen_vl_utils.vision_process import smart_resize
+from safetensors.torch import load_file
+
+from qwen3vl_integrations import EmptyInputError, EngineConfig, ItemError, Qwen3VLReranker
+from tests.conftest import random_image
+
+SYSTEM = ('<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the '
+          'Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n')
+DEFAULT = "Given a search query, retrieve relevant candidates that answer the query."
+
+
+def logit_score(hf_model, hf_processor, prompt, images=None) -> float:
+    inputs = hf_processor(text=[prompt], images=images, do_resize=False, return_tensors="pt")
+    with torch.no_grad():
+        logits = hf_model(**inputs).logits[0, -1]
+    return float(torch.sigmoid(logits[9693] - logits[2152]))
+
+
+def test_text_score_equals_sigmoid_of_yes_minus_no_logits(reranker, hf_model, hf_processor):
+    prompt = SYSTEM + f"<Instruct>: {DEFAULT}<Query>:what is a cat\n<Document>:A cat is a small animal.<|im_end|>\n<|im_start|>assistant\n"
+    ours = reranker.score("what is a cat", ["A cat is a small animal."])[0]
+    assert abs(ours - logit_score(hf_model, hf_processor, prompt)) <= 1e-5
+
+
+def test_image_document_score_equals_logits(reranker, hf_model, hf_processor, rng):
+    img = random_image(rng, 200, 333)
+    h, w = smart_resize(200, 333, factor=32, min_pixels=4096, max_pixels=1843200)
+    prompt = (SYSTEM + "<Instruct>: Retrieve images.<Query>:a red car\n<Document>:"
+              "<|vision_start|><|image_pad|><|vision_end|>caption<|im_end|>\n<|im_start|>assistant\n")
+    ours = reranker.score("a red car", [{"image": img, "text": "caption"}], instruction="Retrieve images.")[0]
+    assert abs(ours - logit_score(hf_model, hf_processor, prompt, [img.resize((w, h), 3)])) <= 1e-5
+
+
+def test_score_weight_is_yes_minus_no_rows(reranker, tiny_checkpoint):
+    emb = load_file(str(tiny_checkpoint / "model.safetensors"))["model.language_model.embed_tokens.weight"]
+    assert torch.equal(reranker.score_weight.cpu(), emb[9693] - emb[2152])
+
+
+def _docs(rng):
+    docs = [f"document {i} " + "filler " * (i * 7) for i in range(10)]
+    docs += [{"image": random_image(rng, 50 + 20 * i, 90)} for i in range(4)]
+    docs += [{"text": "both", "image": random_image(rng, 64, 64)}, {"video": [random_image(rng, 64, 64)] * 3}]
+    return docs
+
+
+@pytest.mark.parametrize("query_kind", ["text", "image", "text+image"])
+def test_batched_scores_equal_one_pair_at_a_time(reranker, rng, query_kind):
+    img = random_image(rng, 120, 160)
+    query = {"text": "q", "image": img} if query_kind == "text+image" else (
+        {"image": img} if query_kind == "image" else "a query")
+    docs = _docs(rng)
+    batched = reranker.score(query, docs)
+    single = Qwen3VLReranker(reranker.model, reranker.processor, score_weight=reranker.score_weight,
+                             config=EngineConfig(max_batch_items=1, num_workers=0))
+    one_by_one = single.score(query, docs)
+    assert len(batched) == len(docs)
+    assert max(abs(a - b) for a, b in zip(batched, one_by_one)) <= 1e-5
+    assert all(0.0 <= s <= 1.0 and math.isfinite(s) for s in batched)
+
+
+def test_rerank_sorts_and_keeps_indices(reranker):
+    docs = ["alpha", "beta gamma", "delta", "epsilon zeta eta", "theta"]
+    scores = reranker.score("query", docs)
+    results = reranker.rerank("query", docs, top_k=3)
+    assert [r.index for r in results] == sorted(range(5), key=lambda i: -scores[i])[:3]
+    assert [r.score for r in results] == sorted(scores, reverse=True)[:3]
+    assert all(r.document == docs[r.index] for r in results)
+    assert len(reranker.rerank("query", docs)) == 5
+
+
+def test_bad_document_and_query_errors(reranker):
+    with pytest.raises(EmptyInputError, match=r"input\[1\]"):
+        reranker.score("q", ["ok", ""])
+    out = reranker.score("q", ["ok", "", "fine"], errors="return")
+    assert isinstance(out[1], ItemError) and out[1].index == 1
+    assert abs(out[0] - reranker.score("q", ["ok"])[0]) <= 1e-5
+    with pytest.raises(EmptyInputError, match="query"):
+        reranker.score("  ", ["doc"])
+    assert reranker.score("q", []) == []

@@ -1,0 +1,54 @@
+"""Token-budget planning and OOM splitting."""
+
+import torch
+
+from qwen3vl_integrations.core.batching import plan_batches, run_with_oom_split
+from qwen3vl_integrations.core.processing import truncate_ids
+
+
+def test_batches_respect_budget_and_cover_every_index():
+    lengths = [5, 100, 7, 50, 50, 3, 1000, 20]
+    batches = plan_batches(lengths, token_budget=200, max_items=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 200
+    assert batches[0] == [6]  # the longest first, alone (over budget)
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(flat, reverse=True)
+
+
+def test_oom_splits_down_to_single_items():
+    calls, errors = [], {}
+
+    def run(indices):
+        calls.append(list(indices))
+        if len(indices) > 1 or indices == [3]:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return [i * 10 for i in indices]
+
+    out = run_with_oom_split([0, 1, 2, 3], run, lambda i, e: errors.setdefault(i, e))
+    assert out == {0: 0, 1: 10, 2: 20}
+    assert set(errors) == {3} and "too_large_for_device" in str(errors[3])
+
+
+def test_non_oom_errors_propagate():
+    def run(indices):
+        raise ValueError("boom")
+
+    try:
+        run_with_oom_split([0, 1], run, lambda i, e: None)
+    except ValueError as exc:
+        assert str(exc) == "boom"
+    else:
+        raise AssertionError("ValueError was swallowed")
+
+
+def test_truncation_keeps_specials_and_suffix():
+    special = {900, 901}
+    ids = [900] + list(range(10)) + [901] * 3 + list(range(10, 20)) + [1, 2, 3, 4, 5]
+    out, cut = truncate_ids(ids, 8, special)
+    assert cut and out[-5:] == [1, 2, 3, 4, 5]
+    assert out[:-5] == [900, 0, 1, 2, 3, 901, 901, 901]
+    same, cut = truncate_ids(ids[:8] + [1, 2, 3, 4, 5], 8, special)
+    assert not cut and same == ids[:8] + [1, 2, 3, 4, 5]
