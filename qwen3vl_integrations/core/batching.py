@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 import torch
 
 from .errors import BackendError, Qwen3VLError
-from .processing import PreparedItem, rope_positions
+from .processing import PreparedItem, VisualInput, rope_positions
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,10 @@ def plan_batches(lengths: Sequence[int], token_budget: int, max_items: int) -> l
     return batches
 
 
-def collate(items: Sequence[PreparedItem], pad_id: int, padding_side: str, device: torch.device) -> dict:
-    """Pad ids (left or right), build the attention mask and M-RoPE position ids, concatenate media."""
+def collate(items: Sequence[PreparedItem], pad_id: int, padding_side: str,
+            device: torch.device) -> tuple[dict, list[VisualInput], list[VisualInput]]:
+    """Pad ids (left or right), build the attention mask and M-RoPE position ids and the vision grids;
+    return the tensors with the batch's images and videos in sequence order."""
     rows, width = len(items), max(len(it) for it in items)
     input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((rows, width), dtype=torch.long)
@@ -50,14 +52,20 @@ def collate(items: Sequence[PreparedItem], pad_id: int, padding_side: str, devic
         position_ids[:, r, cols] = rope_positions(item.input_ids, [v.grid_thw for v in item.images],
                                                   [v.grid_thw for v in item.videos])
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
-    for kind, pix_key, grid_key in (("images", "pixel_values", "image_grid_thw"),
-                                    ("videos", "pixel_values_videos", "video_grid_thw")):
-        visuals = [v for it in items for v in getattr(it, kind)]
-        if visuals:
-            batch[pix_key] = torch.cat([v.pixel_values for v in visuals])
-            batch[grid_key] = torch.tensor([v.grid_thw for v in visuals], dtype=torch.long)
-    pin = device.type == "cuda"
-    return {k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in batch.items()}
+    images = [v for it in items for v in it.images]
+    videos = [v for it in items for v in it.videos]
+    if images:
+        batch["image_grid_thw"] = torch.tensor([v.grid_thw for v in images], dtype=torch.long)
+    if videos:
+        batch["video_grid_thw"] = torch.tensor([v.grid_thw for v in videos], dtype=torch.long)
+    return {k: to_device(v, device) for k, v in batch.items()}, images, videos
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Pinned, non-blocking host-to-device copies on CUDA; a no-op on CPU."""
+    if device.type != "cuda":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -71,9 +71,9 @@ class Qwen3VLEmbedder(Engine):
         ids, truncated = self._tokenize(prompt, truncate, self.max_length - SUFFIX_LEN)
         return PreparedItem(ids, images, videos, truncated)
 
-    def _pool(self, batch: dict) -> torch.Tensor:
-        hidden, mask = self._hidden(batch)
-        last = mask.sum(dim=1) - 1  # right padding: the last real token is the '\n' after 'assistant'
+    def _pool(self, batch: dict, images, videos) -> torch.Tensor:
+        hidden = self._hidden(batch, images, videos)
+        last = batch["attention_mask"].sum(dim=1) - 1  # right padding: the last real token is the '\n' after 'assistant'
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
         return torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu()
 

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_split
+from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_split, to_device
 from .config import EngineConfig
 from .errors import ItemError, Qwen3VLError
 from .inputs import MultimodalInput, coerce_input
@@ -115,8 +115,7 @@ class Engine:
             lengths = [len(p) for _, p in good]
             for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items):
                 def run(sub: list[int]) -> list:
-                    tensors = collate([good[k][1] for k in sub], PAD_ID, self.padding_side, self.device)
-                    return list(forward(tensors))
+                    return list(forward(*collate([good[k][1] for k in sub], PAD_ID, self.padding_side, self.device)))
 
                 for k, value in run_with_oom_split(batch, run, lambda k, e: record_error(good[k][0], e)).items():
                     results[good[k][0]] = value
@@ -125,9 +124,42 @@ class Engine:
         return results
 
     @torch.inference_mode()
-    def _hidden(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(**batch, use_cache=False)
-        return out.last_hidden_state, batch["attention_mask"]
+    def _encode_visuals(self, visuals: list[VisualInput], kind: str) -> None:
+        """Run the vision tower on the visuals not encoded yet (one call per kind) and keep each
+        visual's features on it; a visual is encoded independently of the others in the call."""
+        todo = [v for v in visuals if v.features is None]
+        if not todo:
+            return
+        pixels = to_device(torch.cat([v.pixel_values for v in todo]), self.device)
+        grid = to_device(torch.tensor([v.grid_thw for v in todo], dtype=torch.long), self.device)
+        encode = self.model.get_image_features if kind == "image" else self.model.get_video_features
+        out = encode(pixels, grid, return_dict=True)
+        for i, visual in enumerate(todo):
+            visual.features = (out.pooler_output[i], [layer[i] for layer in out.deepstack_features])
+
+    def _vision_kwargs(self, images: list[VisualInput], videos: list[VisualInput]) -> dict:
+        from transformers.models.qwen3_vl.modeling_qwen3_vl import BaseModelOutputWithDeepstackFeatures
+
+        encoded = {}
+        for kind, visuals in (("image", images), ("video", videos)):
+            if visuals:
+                self._encode_visuals(visuals, kind)
+                layers = len(visuals[0].features[1])
+                encoded[kind] = BaseModelOutputWithDeepstackFeatures(
+                    pooler_output=tuple(v.features[0] for v in visuals),
+                    deepstack_features=[tuple(v.features[1][k] for v in visuals) for k in range(layers)],
+                )
+        return {"mm_encoder_outputs": encoded} if encoded else {}
+
+    @torch.inference_mode()
+    def _hidden(self, batch: dict, images: list[VisualInput], videos: list[VisualInput]) -> torch.Tensor:
+        """Final hidden states of a collated batch. Right-padded batches run without an attention
+        mask: under causal attention a real token never sees the padding after it, so the result is
+        exact and the fast causal kernels apply."""
+        inputs = dict(batch, **self._vision_kwargs(images, videos))
+        if self.padding_side == "right":
+            inputs.pop("attention_mask")
+        return self.model(**inputs, use_cache=False).last_hidden_state
 
     def _coerce(self, raw, index: int) -> MultimodalInput:
         try:

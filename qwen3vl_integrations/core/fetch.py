@@ -101,9 +101,11 @@ def read_media_bytes(source, policy: MediaPolicy, *, kind: str) -> tuple[bytes, 
         data = bytes(source)
         _check_size(len(data), _cap(policy, kind), kind)
         return data, None, f"{kind} bytes"
+    cap = _cap(policy, kind)
     with open_media(source, policy, kind=kind) as opened:
         stream = opened.stream
-        data = stream.getvalue() if isinstance(stream, io.BytesIO) else stream.read()
+        data = stream.getvalue() if isinstance(stream, io.BytesIO) else stream.read(cap + 1)
+        _check_size(len(data), cap, kind)  # a local file may have grown since it was checked
         return data, opened.content_type, opened.label
 
 
@@ -174,7 +176,10 @@ def _copy_file_like(reader, cap: int, kind: str) -> OpenedMedia:
 
 
 def _file_uri_path(uri: str) -> str:
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise MediaPolicyError("malformed file:// URI") from None
     if parts.netloc not in ("", "localhost"):
         raise MediaPolicyError("file:// URIs naming a remote host are not allowed")
     path = unquote(parts.path)

@@ -84,17 +84,18 @@ def check_url(url: str, policy: MediaPolicy, *, deadline: float | None = None, w
     """Check ``url`` against ``policy`` and resolve its host once; raises MediaPolicyError."""
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
         raise MediaPolicyError(f"{where} contains spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - validates the port syntax now
+    except ValueError:
+        raise MediaPolicyError(f"{where} is malformed") from None
     scheme = parts.scheme.lower()
     if scheme not in policy.allowed_schemes:
         raise MediaPolicyError(f"{where}: scheme '{scheme}' is not allowed (allowed: {', '.join(policy.allowed_schemes)})")
     if parts.username is not None or parts.password is not None:
         raise MediaPolicyError(f"{where}: credentials in URLs are not allowed")
     host = _normalise_host(parts.hostname or "", where)
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise MediaPolicyError(f"{where}: invalid port") from None
+    port = parts.port or (443 if scheme == "https" else 80)
     if policy.allowed_ports is not None and port not in policy.allowed_ports:
         raise MediaPolicyError(f"{where}: port {port} is not allowed")
     if policy.allowed_hosts and not _host_listed(host, policy.allowed_hosts):
@@ -142,7 +143,13 @@ def parse_numeric_host(host: str):
 def check_address(ip, policy: MediaPolicy, where: str = "URL") -> None:
     """Refuse metadata addresses always, and non-public addresses unless the policy allows them."""
     embedded = _embedded_ipv4(ip)
-    for candidate in (ip, embedded) if embedded is not None else (ip,):
+    if embedded is None:
+        candidates = (ip,)
+    elif ip.ipv4_mapped is not None or ip in _NAT64:
+        candidates = (embedded,)  # only a carrier for the IPv4 address
+    else:
+        candidates = (ip, embedded)  # 6to4 / Teredo: both must pass
+    for candidate in candidates:
         if candidate in _METADATA:
             raise MediaPolicyError(f"{where}: host resolves to a cloud metadata address")
         if policy.allow_private_networks:
@@ -169,7 +176,7 @@ def _embedded_ipv4(ip):
 def _non_public_category(ip) -> str | None:
     checks = (
         ("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified), ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast), ("private", ip.is_private), ("reserved", ip.is_reserved),
+        ("multicast", ip.is_multicast), ("reserved", ip.is_reserved), ("private", ip.is_private),
         ("site-local", getattr(ip, "is_site_local", False)),
     )
     for name, hit in checks:
@@ -227,8 +234,9 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self._ip, self._connect_timeout = target.ip, connect_timeout
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._ip, self.port), timeout=self._connect_timeout)
-        self.sock.settimeout(self.timeout)
+        self.raw_sock = socket.create_connection((self._ip, self.port), timeout=self._connect_timeout)
+        self.raw_sock.settimeout(self.timeout)
+        self.sock = self.raw_sock
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -241,6 +249,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self._ip, self.port), timeout=self._connect_timeout)
         sock.settimeout(self.timeout)
+        self.raw_sock = sock  # reachable by the watchdog during the TLS handshake
         try:
             self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
@@ -272,7 +281,7 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired = True
-        sock = getattr(self.conn, "sock", None)
+        sock = getattr(self.conn, "sock", None) or getattr(self.conn, "raw_sock", None)
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -354,8 +363,12 @@ def _stream_body(conn, response, sink, max_bytes: int, policy: MediaPolicy, dead
             conn.sock.settimeout(min(policy.read_timeout, remaining))
         chunk = response.read1(_CHUNK)
         if not chunk:
-            return
+            break
         total += len(chunk)
         if total > max_bytes:
             raise MediaTooLargeError(f"{where}: body is over the {max_bytes}-byte limit")
         sink.write(chunk)
+    if time.monotonic() >= deadline:  # the watchdog shut the socket down: that is a timeout
+        raise MediaTimeoutError(f"{where}: download exceeded the fetch_timeout")
+    if getattr(response, "length", None):  # read1() does not raise IncompleteRead
+        raise MediaFetchError(f"{where}: connection closed {response.length} bytes before the declared Content-Length")

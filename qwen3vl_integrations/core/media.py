@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -50,6 +51,7 @@ MAX_ASPECT_RATIO = 200
 _EXIF_ORIENTATION = 0x0112
 _ALPHA_MODES = ("LA", "La", "PA", "RGBa")
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_WARNINGS_LOCK = threading.Lock()
 
 
 def load_image(source, policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
@@ -72,26 +74,40 @@ def load_image(source, policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
 
 def decode_image_bytes(data: bytes, policy: MediaPolicy = DEFAULT_POLICY, *, label: str = "image") -> Image.Image:
     """Decode encoded image bytes (header checked first, then ``.load()`` forced); mode unchanged."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=list(policy.image_formats))
-        except Image.DecompressionBombError as exc:
-            raise MediaTooLargeError(f"{label} declares too many pixels ({exc})") from None
-        except UnidentifiedImageError:
-            raise MediaDecodeError(f"{label} is not a recognised image (allowed formats: {', '.join(policy.image_formats)})") from None
-        except Exception as exc:  # noqa: BLE001 - any parser failure is a decode error
-            raise MediaDecodeError(f"{label} header cannot be parsed ({type(exc).__name__})") from None
-        _check_dimensions(image.size, policy, label)
-        _force_load(image, label)
+    try:
+        image = _open_header(data, policy)
+    except Image.DecompressionBombError:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise MediaTooLargeError(f"{label} declares too many pixels (over PIL's decompression-bomb limit of {limit})") from None
+    except UnidentifiedImageError:
+        raise MediaDecodeError(f"{label} is not a recognised image (allowed formats: {', '.join(policy.image_formats)})") from None
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a decode error
+        raise MediaDecodeError(f"{label} header cannot be parsed ({type(exc).__name__})") from None
+    _check_dimensions(image.size, policy, label)
+    _force_load(image, label)
     return image
+
+
+def _open_header(data: bytes, policy: MediaPolicy) -> Image.Image:
+    """``Image.open`` (header only) with its warnings silenced: DecompressionBombWarning (the
+    policy's own pixel check follows) and "corrupt EXIF" chatter. ``catch_warnings`` swaps global
+    state, so callers are serialised here; the expensive ``.load()`` runs outside the lock."""
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Image.open(io.BytesIO(data), formats=_pil_formats(policy.image_formats))
+
+
+def _pil_formats(allowed: tuple) -> list:
+    """The allowed formats PIL can open (MPO, for instance, is opened through JPEG)."""
+    Image.init()
+    return [name for name in allowed if name in Image.OPEN]
 
 
 def _force_load(image: Image.Image, label: str) -> None:
     try:
         image.load()
-    except Image.DecompressionBombError as exc:
-        raise MediaTooLargeError(f"{label} declares too many pixels ({exc})") from None
+    except Image.DecompressionBombError:
+        raise MediaTooLargeError(f"{label} declares too many pixels (over PIL's decompression-bomb limit)") from None
     except MemoryError:
         raise MediaTooLargeError(f"{label} is too large to decode in memory") from None
     except Exception as exc:  # noqa: BLE001 - truncated data, zlib/struct errors, plugin bugs
@@ -112,9 +128,7 @@ def _check_pil_image(image: Image.Image, policy: MediaPolicy) -> Image.Image:
     if image.format is not None and image.format.upper() not in policy.image_formats:
         raise UnsupportedMediaError(f"PIL image of format {image.format} is not allowed by the media policy")
     _check_dimensions(image.size, policy, "image")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        _force_load(image, "image")
+    _force_load(image, "image")
     return image
 
 

@@ -44,7 +44,7 @@ class MediaPolicy:
         allowed_schemes: remote schemes that may be fetched (a subset of ``("http", "https")``).
         allowed_hosts: when non-empty, only these host names may be fetched (``"example.com"``
             exactly, or ``".example.com"`` for the domain and its subdomains). Applies to every
-            redirect hop.
+            redirect hop. Listing a host does not exempt it from the address check.
         allowed_ports: when not ``None``, only these TCP ports may be contacted.
         allow_private_networks: allow loopback, private, link-local, CGNAT, multicast, reserved
             and unique-local addresses (needed for tests or an intranet deployment). Cloud metadata
@@ -59,7 +59,8 @@ class MediaPolicy:
         max_video_frames / max_sample_fps: ceilings on the caller's ``max_frames`` / ``fps``
             (larger requests are clamped and the effective values are reported on the clip).
         max_video_output_bytes: ceiling on the sampled frames' memory (T x 3 x H x W bytes); the
-            effective ``max_frames`` is lowered to fit it.
+            effective ``max_frames`` is lowered to fit it. The default (384 MiB) holds the
+            contract's 64 frames at 1920x1080; 4K sources get at most 16 frames.
         max_decoded_frames: frames the decoder may produce in one call (work bound, seeks included).
 
     Time
@@ -94,7 +95,7 @@ class MediaPolicy:
     max_video_total_frames: int = 1_000_000
     max_video_frames: int = 768
     max_sample_fps: float = 30.0
-    max_video_output_bytes: int = 1 * GiB
+    max_video_output_bytes: int = 384 * MiB
     max_decoded_frames: int = 250_000
     connect_timeout: float = 5.0
     read_timeout: float = 10.0

@@ -41,6 +41,9 @@ class VisualInput:
     grid_thw: tuple[int, int, int]
     tokens: str
     meta: dict = field(default_factory=dict)
+    #: vision-tower output (merged features, deepstack features per layer) once encoded; a query's
+    #: media are encoded once per rerank call and reused for every pair
+    features: tuple | None = None
 
 
 @dataclass
@@ -144,10 +147,15 @@ class Preprocessor:
         max_frames = int(max_frames or self.config.max_frames)
         if is_frame_list(source):
             frames, indices, video_fps = self._frame_list(source, max_frames)
+            effective = {"max_frames": max_frames}
         else:
             clip = read_video(source, self.policy, fps=float(fps or self.config.fps), max_frames=max_frames)
             frames, indices, video_fps = clip.frames, list(clip.frame_indices), float(clip.fps)
-        return self._video_tensor(frames, indices, video_fps)
+            effective = {"fps": clip.effective_fps, "max_frames": clip.effective_max_frames,
+                         "total_frames": clip.total_frames}
+        visual = self._video_tensor(frames, indices, video_fps)
+        visual.meta["effective"] = effective
+        return visual
 
     def _frame_list(self, frames: Sequence, max_frames: int):
         if len(frames) == 0:

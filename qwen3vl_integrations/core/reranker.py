@@ -83,9 +83,13 @@ class Qwen3VLReranker(Engine):
         ids, truncated = self._tokenize(prompt, truncate, self.max_length)
         return PreparedItem(ids, q_images + d_images, q_videos + d_videos, truncated)
 
-    def _scores(self, batch: dict) -> torch.Tensor:
-        hidden, _ = self._hidden(batch)
-        last = hidden[:, -1].float()  # left padding: the final position of every row is real
+    def _scores(self, batch: dict, images, videos) -> torch.Tensor:
+        hidden = self._hidden(batch, images, videos)
+        if self.padding_side == "left":  # the final position of every row is real
+            last = hidden[:, -1].float()
+        else:
+            ends = batch["attention_mask"].sum(dim=1) - 1
+            last = hidden[torch.arange(hidden.shape[0], device=hidden.device), ends].float()
         return torch.sigmoid(last @ self.score_weight).cpu()
 
     # -- public API ------------------------------------------------------------------------------

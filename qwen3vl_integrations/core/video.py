@@ -5,9 +5,9 @@ string to FFmpeg: it gets a file object, with nested protocol opens disabled and
 limited to ``policy.video_formats``), checks the header (frame size, duration, frame count),
 demuxes the video packets *without decoding* to count frames (as a full decode would) and map
 frame index -> timestamp, computes ``nframes`` with qwen-vl-utils' ``smart_nframes`` and the
-indices with ``torch.linspace(0, total - 1, nframes).round()``, then decodes only those frames,
-seeking to the keyframe before each target. Only the sampled frames are kept in memory, in a
-tensor allocated once (``max_video_output_bytes`` bounds it).
+indices with ``torch.linspace(0, total - 1, nframes).round()``, then decodes only those frames
+(``video_decode``: seeking for MP4/MKV, sequential otherwise). Only the sampled frames are kept in
+memory, in a tensor allocated once (``max_video_output_bytes`` bounds it).
 
 Bounded: opening (PyAV ``timeout``), demuxing and decoding (a deadline checked between packets
 and frames, ``video_decode_timeout``), decoder work (``max_decoded_frames``). Not bounded here:
@@ -17,8 +17,9 @@ it can kill for that (reliability case 15).
 
 from __future__ import annotations
 
-import bisect
 import logging
+import math
+import numbers
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 from .errors import InputError, MediaDecodeError, MediaTimeoutError, MediaTooLargeError
 from .fetch import OpenedMedia, open_media
 from .media_policy import DEFAULT_POLICY, MediaPolicy
+from .video_decode import Budget, check_deadline, sample_frames
 
 if TYPE_CHECKING:  # torch is imported lazily: image-only callers never pay for it
     import torch
@@ -56,7 +58,7 @@ class VideoClip:
     width: int = 0
     height: int = 0
     codec: str = ""
-    metadata: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)  # format, strategy ("seek"/"sequential"), decoded_frames
 
 
 def is_video_bytes(head: bytes) -> bool:
@@ -85,17 +87,24 @@ def read_video(source, policy: MediaPolicy = DEFAULT_POLICY, *, fps: float, max_
 
 
 def _validate_request(fps, max_frames) -> None:
-    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not fps > 0 or fps != fps or fps == float("inf"):
+    if not isinstance(fps, numbers.Real) or isinstance(fps, bool) or not math.isfinite(fps) or fps <= 0:
         raise InputError(f"fps must be a positive finite number, got {fps!r}")
-    if not isinstance(max_frames, int) or isinstance(max_frames, bool) or max_frames < 2:
+    if not isinstance(max_frames, numbers.Integral) or isinstance(max_frames, bool) or max_frames < 2:
         raise InputError(f"max_frames must be an integer >= 2, got {max_frames!r}")
 
 
 def _read_opened(opened: OpenedMedia, policy: MediaPolicy, fps: float, max_frames: int, deadline: float) -> VideoClip:
     import torch
 
-    container = _open_container(opened, policy, deadline)
+    holder = {"container": _open_container(opened, policy, deadline)}
+
+    def reopen():
+        holder["container"].close()
+        holder["container"] = _open_container(opened, policy, deadline)
+        return holder["container"], _video_stream(holder["container"], opened.label)
+
     try:
+        container = holder["container"]
         stream = _video_stream(container, opened.label)
         header = _check_header(container, stream, policy, opened.label)
         packet_pts, keyframes = _index_packets(container, stream, policy, deadline, opened.label)
@@ -103,21 +112,17 @@ def _read_opened(opened: OpenedMedia, policy: MediaPolicy, fps: float, max_frame
         eff_fps, eff_max = _effective_request(fps, max_frames, header["width"] * header["height"], policy)
         indices = _sample_indices(total, header["fps"], eff_fps, eff_max, opened.label)
         frames = torch.empty((len(indices), 3, header["height"], header["width"]), dtype=torch.uint8)
-        timestamps = _timestamps_or_none(packet_pts)
-        if timestamps is None:
-            container.close()
-            container = _open_container(opened, policy, deadline)
-            stream = _video_stream(container, opened.label)
-            _decode_sequential(container, stream, indices, frames, policy, deadline)
-        else:
-            _decode_seeking(container, stream, [timestamps[i] for i in indices], keyframes, frames, policy, deadline)
+        metadata = {"format": container.format.name, "header_frames": int(stream.frames or 0)}
+        budget = Budget(policy, deadline, opened.label)
+        metadata["strategy"] = sample_frames(container, stream, reopen, packet_pts, keyframes, indices, frames, budget)
+        metadata["decoded_frames"] = budget.decoded
     finally:
-        container.close()
+        holder["container"].close()
     return VideoClip(
         frames=frames, fps=header["fps"], frame_indices=indices, total_frames=total,
         sample_fps=len(indices) / max(total, 1e-6) * header["fps"], effective_fps=eff_fps,
         effective_max_frames=eff_max, duration=total / header["fps"], width=header["width"],
-        height=header["height"], codec=header["codec"],
+        height=header["height"], codec=header["codec"], metadata=metadata,
     )
 
 
@@ -175,11 +180,6 @@ def _check_header(container, stream, policy: MediaPolicy, label: str) -> dict:
     return {"width": width, "height": height, "fps": avg_fps, "codec": ctx.name or ""}
 
 
-def _check_deadline(deadline: float, policy: MediaPolicy, label: str) -> None:
-    if time.monotonic() > deadline:
-        raise MediaTimeoutError(f"{label}: decoding exceeded the {policy.video_decode_timeout:g}s decode timeout")
-
-
 def _index_packets(container, stream, policy: MediaPolicy, deadline: float, label: str) -> tuple[list, list]:
     """Demux (no decoding) the video packets: presentation timestamps and keyframe timestamps."""
     pts_list: list = []
@@ -192,7 +192,7 @@ def _index_packets(container, stream, policy: MediaPolicy, deadline: float, labe
             if packet.is_keyframe and packet.pts is not None:
                 keyframes.append(packet.pts)
             if len(pts_list) % _CHECK_EVERY == 0:
-                _check_deadline(deadline, policy, label)
+                check_deadline(deadline, policy, label)
                 if len(pts_list) > policy.max_video_total_frames:
                     raise MediaTooLargeError(f"{label} has more than {policy.max_video_total_frames} frames")
     except (MediaTimeoutError, MediaTooLargeError):
@@ -231,108 +231,3 @@ def _sample_indices(total: int, video_fps: float, fps: float, max_frames: int, l
     except (ValueError, AssertionError, ZeroDivisionError) as exc:
         raise MediaDecodeError(f"{label}: video too short ({total} frames): {exc}") from None
     return torch.linspace(0, total - 1, nframes).round().long().tolist()
-
-
-def _timestamps_or_none(packet_pts: list) -> list | None:
-    """Presentation timestamps in presentation order, or None when they cannot index frames."""
-    if any(p is None for p in packet_pts):
-        return None
-    ordered = sorted(packet_pts)
-    if any(a == b for a, b in zip(ordered, ordered[1:])):
-        return None
-    return ordered
-
-
-def _store(frames: "torch.Tensor", slot: int, frame) -> None:
-    import torch
-
-    height, width = frames.shape[2], frames.shape[3]
-    if frame.width == width and frame.height == height:
-        array = frame.to_ndarray(format="rgb24")
-    else:  # resolution changed mid-stream: bring it to the header size
-        array = frame.to_ndarray(format="rgb24", width=width, height=height)
-    frames[slot].copy_(torch.from_numpy(array).permute(2, 0, 1))
-
-
-class _Budget:
-    """Counts decoded frames against the policy's work bound and the deadline."""
-
-    def __init__(self, policy: MediaPolicy, deadline: float, label: str = "video") -> None:
-        self.policy, self.deadline, self.label, self.decoded = policy, deadline, label, 0
-
-    def tick(self) -> None:
-        self.decoded += 1
-        if self.decoded > self.policy.max_decoded_frames:
-            raise MediaTooLargeError(f"{self.label}: sampling needs more than {self.policy.max_decoded_frames} decoded frames")
-        _check_deadline(self.deadline, self.policy, self.label)
-
-
-def _decode_seeking(container, stream, targets: list, keyframes: list, frames, policy, deadline) -> None:
-    """Decode the frames whose timestamps are ``targets`` (ascending), seeking between GOPs."""
-    budget = _Budget(policy, deadline)
-    i, retries = 0, 0
-    while i < len(targets):
-        key_pos = bisect.bisect_right(keyframes, targets[i]) - 1 - retries
-        lenient = key_pos <= 0 or retries >= 3
-        seek_to = keyframes[max(key_pos, 0)] if keyframes else targets[i]
-        i, status = _decode_from(container, stream, seek_to, targets, i, keyframes, frames, budget, lenient)
-        if status == "overshoot":
-            retries += 1  # the seek landed after the target: start from an earlier keyframe
-            continue
-        retries = 0
-        if status == "eof":
-            raise MediaDecodeError(f"video is truncated or corrupt: only {i} of {len(targets)} sampled frames could be decoded")
-
-
-def _decode_from(container, stream, seek_to, targets, i, keyframes, frames, budget, lenient):
-    """Seek to ``seek_to`` and decode forward storing targets; returns (next i, status).
-
-    status: "done" (all stored), "seek" (next target is past another keyframe), "overshoot" (the
-    first frame is already after the target; never when ``lenient``), "eof".
-    A target with no exactly matching frame gets the next frame (only in broken files).
-    """
-    try:
-        container.seek(seek_to, stream=stream, backward=True, any_frame=False)
-        first = True
-        for frame in container.decode(stream):
-            budget.tick()
-            pts = frame.pts
-            if pts is None:
-                continue
-            if first and pts > targets[i] and not lenient:
-                return i, "overshoot"
-            first = False
-            while i < len(targets) and pts >= targets[i]:
-                _store(frames, i, frame)
-                i += 1
-            if i >= len(targets):
-                return i, "done"
-            k = bisect.bisect_right(keyframes, targets[i]) - 1
-            if k >= 0 and keyframes[k] > pts:
-                return i, "seek"
-    except (MediaTimeoutError, MediaTooLargeError):
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise MediaDecodeError(f"video frame could not be decoded: {_ffmpeg_reason(exc)}") from None
-    return i, "eof"
-
-
-def _decode_sequential(container, stream, indices: list, frames, policy, deadline) -> None:
-    """Fallback without usable timestamps: decode from the start, keep the frames at ``indices``."""
-    budget = _Budget(policy, deadline)
-    wanted = iter(enumerate(indices))
-    slot, target = next(wanted)
-    try:
-        for position, frame in enumerate(container.decode(stream)):
-            budget.tick()
-            while position == target:
-                _store(frames, slot, frame)
-                nxt = next(wanted, None)
-                if nxt is None:
-                    return
-                slot, target = nxt
-    except (MediaTimeoutError, MediaTooLargeError):
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise MediaDecodeError(f"video frame could not be decoded: {_ffmpeg_reason(exc)}") from None
-    raise MediaDecodeError(f"video is truncated or corrupt: only {slot} of {len(indices)} sampled frames could be decoded")

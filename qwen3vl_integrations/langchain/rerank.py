@@ -16,9 +16,9 @@ __all__ = ["Qwen3VLRerank", "document_to_input"]
 
 QueryType = Literal["text", "image", "video"]
 
-# Base64 of the first bytes of JPEG, PNG, GIF, WebP (RIFF), BMP and TIFF files: how a page_content
-# that holds a base64 image (as ``add_images`` of several vector stores stores it) is recognised.
-_BASE64_IMAGE_PREFIXES = ("/9j/", "iVBORw0KGgo", "R0lGOD", "UklGR", "Qk", "SUkq", "TU0AK")
+# Base64 of the first bytes of JPEG, PNG, GIF and WebP (RIFF) files: how a page_content that holds a
+# base64 image (as ``add_images`` of several vector stores stores it) is recognised without decoding it.
+_BASE64_IMAGE_PREFIXES = ("/9j/", "iVBORw0KGgo", "R0lGOD", "UklGR")
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _MIN_BASE64_CHARS = 64
 
