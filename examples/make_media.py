@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,8 @@ def write_pdf(out: Path) -> None:
     body = ImageFont.load_default(size=20)
     pages = []
     contents = [
-        ("Field report: cats", ["Chelsea is a tabby cat.", "Tabby cats have striped coats", "and an M-shaped forehead mark."]),
+        ("Field report: cats",
+         ["Chelsea is a tabby cat.", "Tabby cats have striped coats", "and an M-shaped forehead mark."]),
         ("Field report: coffee", ["Espresso, cappuccino and latte.", "Fresh beans make better coffee."]),
         ("Field report: rockets", ["Falcon 9 launched DSCOVR in 2015.", "The rocket lifted off from Florida."]),
     ]
@@ -111,7 +113,9 @@ def write_pdf(out: Path) -> None:
         pages.append(page)
     cat = _fit(Image.open(out / "cat_chelsea.jpg"), 480)
     pages[0].paste(cat, (66, 345))
-    pages[0].save(out / "field_report.pdf", "PDF", save_all=True, append_images=pages[1:], resolution=72)
+    fixed = time.gmtime(1735689600)  # 2025-01-01: byte-identical regeneration
+    pages[0].save(out / "field_report.pdf", "PDF", save_all=True, append_images=pages[1:], resolution=72,
+                  title="Field report", creationDate=fixed, modDate=fixed)
 
 
 def write_texts(out: Path) -> None:

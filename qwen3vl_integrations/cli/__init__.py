@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--batch-size", metavar="N", type=_positive, default=_env_int("BATCH_SIZE", 32),
                        help="items embedded and written per batch (default 32) [QWEN3VL_BATCH_SIZE]")
     index.add_argument("--chunk-chars", metavar="N", type=_positive, default=2000, help="text chunk size in characters")
-    index.add_argument("--chunk-overlap", metavar="N", type=int, default=200, help="overlap of text chunks in characters")
+    index.add_argument("--chunk-overlap", metavar="N", type=int, default=200,
+                       help="overlap of text chunks in characters")
     index.add_argument("--pdf-dpi", metavar="DPI", type=float, default=150.0, help="PDF page rendering resolution")
     index.add_argument("--allow-partial", action="store_true", help="exit 0 even when some items failed")
     index.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -106,9 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--reranker-model", metavar="ID", default=_env("RERANKER_MODEL"),
                         help="reranker: hub id or local checkpoint (default Qwen/Qwen3-VL-Reranker-2B; "
                              "tiny-random with --model tiny-random) [QWEN3VL_RERANKER_MODEL]")
-    search.add_argument("--candidates", metavar="N", type=_positive, help="vector hits passed to the reranker (default max(4*K, 20))")
-    search.add_argument("--filter", metavar="EXPR", default="", help='Milvus filter expression, e.g. \'modality == "image"\'')
-    search.add_argument("--instruction", metavar="TEXT", help="query instruction (default: the embedder's retrieval task)")
+    search.add_argument("--candidates", metavar="N", type=_positive,
+                        help="vector hits passed to the reranker (default max(4*K, 20))")
+    search.add_argument("--filter", metavar="EXPR", default="",
+                        help='Milvus filter expression, e.g. \'modality == "image"\'')
+    search.add_argument("--instruction", metavar="TEXT",
+                        help="query instruction (default: the embedder's retrieval task)")
     _common(search)
     search.add_argument("--json", action="store_true", help="print the results as JSON")
 

@@ -8,7 +8,8 @@ import os
 import sys
 
 from qwen3vl_integrations import DimensionMismatchError, StoreLockedError
-from qwen3vl_integrations.milvus import CollectionMismatchError, MilvusStore, MultimodalIndex, StoreError, collection_info
+from qwen3vl_integrations.milvus import (
+    CollectionMismatchError, MilvusStore, MultimodalIndex, StoreError, collection_info)
 
 from .models import DEFAULT_MODEL, DEFAULT_RERANKER, TINY_RANDOM, CliError, load_embedder, load_reranker, warn_random
 from .output import format_hits, format_info, format_report

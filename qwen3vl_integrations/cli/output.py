@@ -40,7 +40,8 @@ def format_report(report, collection: str, db: str, rows: int) -> str:
         parts.append(f"duplicates {report.duplicates}")
     lines = [f"{', '.join(parts)} ({report.files} files, {report.seconds:.1f} s, {rate:.1f} items/s); "
              f"collection {collection!r} in {db} has {rows} rows"]
-    for title, entries, total in (("failed", report.failures, report.failed), ("skipped", report.skips, report.skipped)):
+    sections = (("failed", report.failures, report.failed), ("skipped", report.skips, report.skipped))
+    for title, entries, total in sections:
         if not entries:
             continue
         lines.append(f"{title}:")

@@ -17,7 +17,8 @@ from .sources import SourceItem, chunk_text, expand_file, iter_files
 from .store import MilvusStore, StoreError
 
 __all__ = [
-    "Qwen3VLEmbeddingFunction", "Qwen3VLRerankFunction", "RerankResult", "MultimodalIndex", "SearchHit", "collection_info",
+    "Qwen3VLEmbeddingFunction", "Qwen3VLRerankFunction", "RerankResult", "MultimodalIndex", "SearchHit",
+    "collection_info",
     "IndexReport", "Failure", "ingest", "IndexSettings", "CollectionMismatchError", "MilvusStore", "StoreError",
     "SourceItem", "chunk_text", "expand_file", "iter_files", "DEFAULT_URI", "DEFAULT_COLLECTION",
 ]

@@ -113,7 +113,8 @@ class MultimodalIndex:
         stream = (entry if not isinstance(entry, os.PathLike) else self._expand(entry)
                   for entry in iter_files(paths, exclude))
         try:
-            return ingest(stream, self.store, self.embedder, dim=self.dim, batch_size=self.batch_size, progress=progress)
+            return ingest(stream, self.store, self.embedder, dim=self.dim, batch_size=self.batch_size,
+                          progress=progress)
         finally:
             if own_bar:
                 progress.close()

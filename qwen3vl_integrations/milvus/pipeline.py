@@ -45,7 +45,8 @@ class Failure:
 
     @property
     def where(self) -> str:
-        return self.source + (f" (page {self.page})" if self.page else "") + (f" (chars {self.offset}+)" if self.offset else "")
+        page = f" (page {self.page})" if self.page else ""
+        return self.source + page + (f" (chars {self.offset}+)" if self.offset else "")
 
 
 @dataclass
@@ -195,6 +196,7 @@ def _refresh_moved(items: list[SourceItem], store: MilvusStore, report: IndexRep
     failed = {row["id"] for row, _ in store.write(rows)}
     for item in items:
         if item.id in failed:
-            report.fail(Failure(item.source, "write_failed", "could not update the moved file's row", item.page, item.offset))
+            report.fail(Failure(item.source, "write_failed", "could not update the moved file's row", item.page,
+                                item.offset))
         else:
             report.relocated += 1

@@ -109,7 +109,8 @@ def check_compatible(collection: str, stored_dim: int, recorded: IndexSettings |
             "use another collection name")
     if recorded.fingerprint != current.fingerprint:
         raise CollectionMismatchError(
-            f"collection {collection!r} holds vectors of model {recorded.model!r} (fingerprint {recorded.fingerprint}); "
+            f"collection {collection!r} holds vectors of model {recorded.model!r} "
+            f"(fingerprint {recorded.fingerprint}); "
             f"refusing to mix in vectors of {current.model!r} (fingerprint {current.fingerprint}). "
             "Use the recorded model or another collection")
     if check_preprocessing and recorded.preprocessing != current.preprocessing:

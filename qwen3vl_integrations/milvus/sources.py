@@ -83,7 +83,8 @@ def kind_of(path: Path) -> str | None:
     return None
 
 
-def iter_files(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> Iterator[Path | SourceProblem]:
+def iter_files(paths: Iterable[str | os.PathLike],
+               exclude: Iterable[str | os.PathLike] = ()) -> Iterator[Path | SourceProblem]:
     """Files named in ``paths`` and, for folders, every supported file under them (sorted, hidden
     entries and ``exclude`` skipped, directory symlinks not followed). Yields a SourceProblem for a
     missing path and for an explicitly named file of an unsupported type."""
@@ -148,7 +149,8 @@ def _text_items(path: Path, source: str, digest: str, settings_hash: str, chunk_
                 chunk_overlap: int) -> FileItems | SourceProblem:
     size = os.path.getsize(path)
     if size > MAX_TEXT_FILE_BYTES:
-        return SourceProblem(source, "too_large", f"text file is {size} bytes, over the {MAX_TEXT_FILE_BYTES}-byte limit")
+        return SourceProblem(source, "too_large",
+                             f"text file is {size} bytes, over the {MAX_TEXT_FILE_BYTES}-byte limit")
     raw = path.read_bytes()
     if b"\0" in raw:
         return SourceProblem(source, "not_text", "the file contains NUL bytes (binary data, not text)")

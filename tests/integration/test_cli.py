@@ -111,7 +111,8 @@ def test_json_outputs_parse(tiny_checkpoint, clean_env, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["reranked"] and len(result["results"]) == 3
     hit = result["results"][0]
-    for key in ("rank", "id", "source", "modality", "page", "offset", "snippet", "score", "rerank_score", "vector_rank"):
+    keys = ("rank", "id", "source", "modality", "page", "offset", "snippet", "score", "rerank_score", "vector_rank")
+    for key in keys:
         assert key in hit
     assert {h["modality"] for h in result["results"]} <= {"text", "pdf_page"}
     assert main(["search", "cats", "--db", db, "--no-rerank", "--json", "--filter", 'modality == "pdf_page"']) == 0

@@ -1,0 +1,67 @@
+"""Device/dtype/attention choice and checkpoint safety checks (no model weights needed)."""
+
+import json
+
+import pytest
+import torch
+
+from qwen3vl_integrations import EngineConfig, ModelLoadError
+from qwen3vl_integrations.core import loading
+from qwen3vl_integrations.core.loading import check_checkpoint, choose_device, resolve_checkpoint
+
+
+def test_cpu_default_is_float32_sdpa(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    choice = choose_device()
+    assert (choice.device.type, choice.dtype, choice.attn_implementation) == ("cpu", torch.float32, "sdpa")
+
+
+@pytest.mark.parametrize("flash_installed,expected", [(True, "flash_attention_2"), (False, "sdpa")])
+def test_cuda_default_is_bf16_with_flash_attention_when_installed(monkeypatch, flash_installed, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    real = loading.importlib.util.find_spec
+    monkeypatch.setattr(loading.importlib.util, "find_spec",
+                        lambda name: (object() if flash_installed else None) if name == "flash_attn" else real(name))
+    choice = choose_device()
+    assert (choice.device.type, choice.dtype, choice.attn_implementation) == ("cuda", torch.bfloat16, expected)
+    assert choose_device("cuda", "float32").attn_implementation == "sdpa"  # flash-attn needs half precision
+
+
+def test_dtype_names_and_errors():
+    assert choose_device("cpu", "bf16").dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype must be"):
+        choose_device("cpu", "int3")
+
+
+def write_config(path, **extra):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps({"model_type": "qwen3_vl", **extra}))
+
+
+def test_remote_code_checkpoints_are_refused(tmp_path):
+    write_config(tmp_path, auto_map={"AutoModel": "evil.Model"})
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="auto_map"):
+        check_checkpoint(tmp_path)
+
+
+def test_pickle_only_checkpoints_are_refused(tmp_path):
+    write_config(tmp_path)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="safetensors"):
+        check_checkpoint(tmp_path)
+
+
+def test_unreachable_hub_id_gives_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="tiny|local checkpoint"):
+        resolve_checkpoint("Qwen/Qwen3-VL-Embedding-2B-does-not-exist")
+
+
+def test_engine_config_from_env_and_validation():
+    cfg = EngineConfig.from_env({"QWEN3VL_MAX_FRAMES": "32", "QWEN3VL_TRUNCATE": "false", "QWEN3VL_FPS": "2"})
+    assert (cfg.max_frames, cfg.truncate, cfg.fps) == (32, False, 2.0)
+    with pytest.raises(ValueError, match="QWEN3VL_MAX_FRAMES"):
+        EngineConfig.from_env({"QWEN3VL_MAX_FRAMES": "many"})
+    with pytest.raises(ValueError, match="min_pixels"):
+        EngineConfig(min_pixels=10**9)
