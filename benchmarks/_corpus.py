@@ -17,6 +17,15 @@ WORDS = ("the of and to in is was for on that with as by at from his an were are
 ASPECTS = (1.0, 4 / 3, 3 / 4, 16 / 9, 9 / 16, 3 / 2, 2 / 3)
 
 
+def checkpoint(path_arg: str | None, tmp: Path) -> Path:
+    """The checkpoint to benchmark: the given directory, else a freshly built `small` random one."""
+    if path_arg:
+        return Path(path_arg)
+    from qwen3vl_integrations.testing import build_checkpoint
+
+    return build_checkpoint(tmp / "small", size="small")
+
+
 def _text(rng: random.Random, tokens: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(tokens))
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import build_corpus  # noqa: E402
+from _corpus import build_corpus, checkpoint  # noqa: E402
 
 from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder  # noqa: E402
 from qwen3vl_integrations.core.batching import chunked, collate  # noqa: E402
@@ -66,18 +66,20 @@ def main() -> int:
     parser.add_argument("--checkpoint", help="a checkpoint dir (default: build the `small` random one)")
     parser.add_argument("--sweep", action="store_true", help="also sweep token_budget / max_batch_items (engine only)")
     parser.add_argument("--no-per-modality", action="store_true")
+    parser.add_argument("--engine-only", action="store_true", help="time the engine alone (for corpus-size scaling)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="qwen3vl-bench-"))
-    if args.checkpoint:
-        ckpt = Path(args.checkpoint)
-    else:
-        from qwen3vl_integrations.testing import build_checkpoint
-        ckpt = build_checkpoint(tmp / "small", size="small")
+    ckpt = checkpoint(args.checkpoint, tmp)
     items = build_corpus(tmp / "media", scale=args.scale)
     emb = Qwen3VLEmbedder.from_pretrained(ckpt, device="cpu", dtype="float32")
     emb.embed([x for _, x in items[:4]])  # warm-up
     print(f"torch threads={torch.get_num_threads()} engine config: token_budget={emb.config.token_budget} "
           f"max_batch_items={emb.config.max_batch_items} num_workers={emb.config.num_workers}")
+    if args.engine_only:
+        inputs = [x for _, x in items]
+        _, t = timed(emb.embed, inputs)
+        print(f"RESULT engine-only scale={args.scale} items={len(inputs)} seconds={t:.1f} items/s={len(inputs) / t:.2f}")
+        return 0
     print(f"{'modality':<10} {'items':>6} {'baseline/s':>12} {'engine/s':>12} {'ratio':>8} {'min cosine':>12}")
     t_base, t_ours, cos = run(emb, items, "all")
     ok = t_base / t_ours >= 2.0 and cos >= 0.99999

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import _image, _mp4, _text  # noqa: E402
+from _corpus import _image, _mp4, _text, checkpoint  # noqa: E402
 
 from qwen3vl_integrations import Qwen3VLReranker  # noqa: E402
 from qwen3vl_integrations.core.batching import collate  # noqa: E402
@@ -86,11 +86,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", help="a checkpoint dir (default: build the `small` random one)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="qwen3vl-rerank-"))
-    if args.checkpoint:
-        ckpt = Path(args.checkpoint)
-    else:
-        from qwen3vl_integrations.testing import build_checkpoint
-        ckpt = build_checkpoint(tmp / "small", size="small")
+    ckpt = checkpoint(args.checkpoint, tmp)
     queries, docs = workload(tmp / "media", args.queries)
     rr = Qwen3VLReranker.from_pretrained(ckpt, device="cpu", dtype="float32")
     rr.score(queries[0][1], docs[:3])  # warm-up

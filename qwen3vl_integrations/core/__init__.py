@@ -1,5 +1,6 @@
 """The model core: inputs, media, prompts, batching, model, outputs (imports no framework)."""
 
+from ._optional import require as optional_import
 from .config import EngineConfig
 from .embedder import DEFAULT_QUERY_INSTRUCTION, Qwen3VLEmbedder
 from .errors import *  # noqa: F401,F403
@@ -11,9 +12,5 @@ from .reranker import Qwen3VLReranker
 
 __all__ = [
     "EngineConfig", "Qwen3VLEmbedder", "Qwen3VLReranker", "MultimodalInput", "MediaPolicy", "DEFAULT_POLICY",
-    "RerankResult", "PRECISIONS", "DEFAULT_QUERY_INSTRUCTION", *_errors_all,
+    "RerankResult", "PRECISIONS", "DEFAULT_QUERY_INSTRUCTION", "optional_import", *_errors_all,
 ]
-
-from ._optional import require as optional_import  # noqa: E402
-
-__all__.append("optional_import")

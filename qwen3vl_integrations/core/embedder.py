@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 import torch
 
 from .config import DEFAULT_EMBED_INSTRUCTION, EngineConfig

@@ -29,6 +29,8 @@ __all__ = [
     "ModelOverloadedError",
     "DimensionMismatchError",
     "StoreLockedError",
+    "StoreError",
+    "CollectionMismatchError",
     "ItemError",
 ]
 
@@ -37,6 +39,8 @@ class Qwen3VLError(Exception):
     """Base class of every error raised by qwen3vl_integrations."""
 
     code = "error"
+    #: whether the same call may succeed later without any change (overload, a locked store)
+    retryable = False
 
     def __init__(self, message: str, *, index: int | None = None, param: str | None = None):
         super().__init__(message)
@@ -125,6 +129,7 @@ class NonFiniteOutputError(ModelError):
 
 class ModelOverloadedError(ModelError):
     code = "overloaded"
+    retryable = True
 
 
 class DimensionMismatchError(Qwen3VLError, ValueError):
@@ -132,7 +137,23 @@ class DimensionMismatchError(Qwen3VLError, ValueError):
 
 
 class StoreLockedError(Qwen3VLError, RuntimeError):
+    """A Milvus Lite database is held by another process (one process per data dir); retry later."""
+
     code = "store_locked"
+    retryable = True
+
+
+class StoreError(Qwen3VLError, RuntimeError):
+    """A vector store cannot be reached or refused a write for a reason that retrying will not fix."""
+
+    code = "store_error"
+
+
+class CollectionMismatchError(Qwen3VLError, ValueError):
+    """A collection holds vectors of another model or other preprocessing settings (or was not written
+    by this package); writing into it would mix incomparable vectors."""
+
+    code = "collection_mismatch"
 
 
 @dataclass(frozen=True)

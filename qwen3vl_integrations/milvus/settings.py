@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qwen3vl_integrations import DimensionMismatchError, Qwen3VLError
+from qwen3vl_integrations import CollectionMismatchError, DimensionMismatchError
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +23,6 @@ __all__ = ["IndexSettings", "CollectionMismatchError", "model_fingerprint", "che
 FORMAT = "qwen3vl_integrations.milvus/1"
 PROPERTY_KEY = "qwen3vl.settings"
 _SAMPLE = 256 * 1024
-
-
-class CollectionMismatchError(Qwen3VLError, ValueError):
-    """The collection holds vectors of another model or other preprocessing settings (or was not
-    written by this package); writing into it would mix incomparable vectors."""
-
-    code = "collection_mismatch"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import os
 import time
 from typing import Callable, Iterable
 
-from qwen3vl_integrations import Qwen3VLError, StoreLockedError, optional_import
+from qwen3vl_integrations import StoreError, StoreLockedError, optional_import
 
 from .settings import PROPERTY_KEY, IndexSettings
 
@@ -27,12 +27,6 @@ OUTPUT_FIELDS = ["source", "modality", "page", "offset", "snippet", "metadata"]
 _LITE_REFS: dict[str, int] = {}  # Milvus Lite databases opened by stores of this process -> open stores
 _TRANSIENT_MARKERS = ("unavailable", "connection refused", "deadline exceeded", "connection reset", "fail connecting",
                       "temporarily", "timed out", "too many requests", "rate limit")
-
-
-class StoreError(Qwen3VLError, RuntimeError):
-    """Milvus cannot be reached or refused a write for a reason that retrying will not fix."""
-
-    code = "store_error"
 
 
 def is_lite_uri(uri: str) -> bool:
@@ -251,10 +245,9 @@ def _check_lite_lock(path: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)
     except OSError:
-        exc = StoreLockedError(
+        raise StoreLockedError(
             f"the Milvus Lite database {path} is in use by another process (Milvus Lite allows one process per "
-            "database); retry when that process has finished, or use a Milvus server URI for concurrent access")
-        exc.retryable = True
-        raise exc from None
+            "database); retry when that process has finished, or use a Milvus server URI for concurrent access"
+        ) from None
     finally:
         os.close(fd)
