@@ -144,7 +144,7 @@ class Preprocessor:
                            {"size": (w, h), "source_size": (img.width, img.height)})
 
     def video(self, source, fps: float | None = None, max_frames: int | None = None) -> VisualInput:
-        max_frames = int(max_frames or self.config.max_frames)
+        max_frames = min(int(max_frames or self.config.max_frames), self.policy.max_video_frames)
         if is_frame_list(source):
             frames, indices, video_fps = self._frame_list(source, max_frames)
             effective = {"max_frames": max_frames}
