@@ -17,6 +17,22 @@ WORDS = ("the of and to in is was for on that with as by at from his an were are
 ASPECTS = (1.0, 4 / 3, 3 / 4, 16 / 9, 9 / 16, 3 / 2, 2 / 3)
 
 
+def baseline_hidden(model, items, padding_side: str, device) -> tuple:
+    """A padded forward as the official scripts run it: pixel values in the batch (the vision tower
+    runs on every image of every row), attention mask on, ``torch.no_grad``."""
+    import torch
+
+    from qwen3vl_integrations.core.batching import collate
+
+    batch, images, videos = collate(items, 151643, padding_side, device)
+    if images:
+        batch["pixel_values"] = torch.cat([v.pixel_values for v in images])
+    if videos:
+        batch["pixel_values_videos"] = torch.cat([v.pixel_values for v in videos])
+    with torch.no_grad():
+        return model(**batch).last_hidden_state, batch["attention_mask"]
+
+
 def checkpoint(path_arg: str | None, tmp: Path) -> Path:
     """The checkpoint to benchmark: the given directory, else a freshly built `small` random one."""
     if path_arg:

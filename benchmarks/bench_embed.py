@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import build_corpus, checkpoint  # noqa: E402
+from _corpus import baseline_hidden, build_corpus, checkpoint  # noqa: E402
 
 from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder  # noqa: E402
-from qwen3vl_integrations.core.batching import chunked, collate  # noqa: E402
+from qwen3vl_integrations.core.batching import chunked  # noqa: E402
 
 
 def baseline_embed(emb: Qwen3VLEmbedder, inputs: list) -> np.ndarray:
@@ -35,10 +35,8 @@ def baseline_embed(emb: Qwen3VLEmbedder, inputs: list) -> np.ndarray:
     out = []
     for chunk in chunked(inputs, 8):
         prepared = [emb.prepare(x) for x in chunk]
-        batch = collate(prepared, 151643, "right", emb.device)
-        with torch.no_grad():
-            hidden = emb.model(**batch).last_hidden_state
-        last = batch["attention_mask"].sum(1) - 1
+        hidden, mask = baseline_hidden(emb.model, prepared, "right", emb.device)
+        last = mask.sum(1) - 1
         pooled = hidden[torch.arange(len(chunk)), last]
         out.append(torch.nn.functional.normalize(pooled.float(), dim=-1).numpy())
     return np.concatenate(out)

@@ -23,10 +23,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import _image, _mp4, _text, checkpoint  # noqa: E402
+from _corpus import _image, _mp4, _text, baseline_hidden, checkpoint  # noqa: E402
 
 from qwen3vl_integrations import Qwen3VLReranker  # noqa: E402
-from qwen3vl_integrations.core.batching import collate  # noqa: E402
 from qwen3vl_integrations.core.processing import PreparedItem  # noqa: E402
 
 
@@ -69,14 +68,8 @@ def baseline_scores(rr: Qwen3VLReranker, query, docs) -> list[float]:
     for doc in docs:
         prepared_query = rr._prepare_query(query)  # reload per pair, as the official script does
         item: PreparedItem = rr._prepare_pair(prepared_query, doc, None, None)
-        batch, images, videos = collate([item], 151643, "left", rr.device)
-        if images:
-            batch["pixel_values"] = torch.cat([v.pixel_values for v in images])
-        if videos:
-            batch["pixel_values_videos"] = torch.cat([v.pixel_values for v in videos])
-        with torch.no_grad():
-            hidden = rr.model(**batch).last_hidden_state[:, -1]
-        scores.append(float(torch.sigmoid(hidden.float() @ rr.score_weight)))
+        hidden, _ = baseline_hidden(rr.model, [item], "left", rr.device)
+        scores.append(float(torch.sigmoid(hidden[:, -1].float() @ rr.score_weight)))
     return scores
 
 

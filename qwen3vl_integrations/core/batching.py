@@ -49,8 +49,8 @@ def collate(items: Sequence[PreparedItem], pad_id: int, padding_side: str,
         cols = slice(width - n, width) if padding_side == "left" else slice(0, n)
         input_ids[r, cols] = torch.tensor(item.input_ids, dtype=torch.long)
         attention_mask[r, cols] = 1
-        position_ids[:, r, cols] = rope_positions(item.input_ids, [v.grid_thw for v in item.images],
-                                                  [v.grid_thw for v in item.videos])
+        position_ids[:, r, cols] = item.position_offset + rope_positions(
+            item.input_ids, [v.grid_thw for v in item.images], [v.grid_thw for v in item.videos])
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
     images = [v for it in items for v in it.images]
     videos = [v for it in items for v in it.videos]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import DEFAULT_EMBED_INSTRUCTION, EngineConfig
-from .engine import Engine, check_errors_mode, stack_or_list
+from .engine import Engine, check_errors_mode
 from .errors import ItemError, NonFiniteOutputError
 from .inputs import coerce_input, coerce_inputs
 from .media import MediaPolicy
@@ -70,9 +71,8 @@ class Qwen3VLEmbedder(Engine):
         ids, truncated = self._tokenize(prompt, truncate, self.max_length - SUFFIX_LEN)
         return PreparedItem(ids, images, videos, truncated)
 
-    def _pool(self, batch: dict, images, videos) -> torch.Tensor:
-        hidden = self._hidden(batch, images, videos)
-        last = batch["attention_mask"].sum(dim=1) - 1  # right padding: the last real token is the '\n' after 'assistant'
+    def _pool(self, items) -> torch.Tensor:
+        hidden, last = self._hidden(items)  # right padding: the last real token is the '\n' after 'assistant'
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
         return torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu()
 
@@ -106,7 +106,9 @@ class Qwen3VLEmbedder(Engine):
                 if errors == "raise":
                     raise exc.at(index) from None
                 out.append(ItemError(index, exc.at(index)))
-        return stack_or_list(out, errors)
+        if errors == "return":
+            return out
+        return np.stack(out) if out else postprocess(np.zeros((0, self.hidden_size), np.float32), size, precision)
 
     def embed_queries(self, inputs, instruction: str | None = None, **kwargs):
         """Query side: a task instruction (``instruction``, else the embedder's query instruction)."""

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
 from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_split, to_device
@@ -87,9 +86,11 @@ class Engine:
 
     # -- running ------------------------------------------------------------------------------
     def _run(self, items: Sequence, prepare: Callable[[object], PreparedItem],
-             forward: Callable[[dict], torch.Tensor], errors: str, progress=None) -> list:
+             forward: Callable[[list[PreparedItem]], torch.Tensor], errors: str, progress=None,
+             on_window: Callable[[list[PreparedItem]], None] | None = None) -> list:
         """Prepare every item (media in worker threads, one window ahead of the model), run
-        token-budget batches, and return one result or ItemError per item, in input order."""
+        token-budget batches, and return one result or ItemError per item, in input order.
+        ``on_window`` sees each window's prepared items before its batches run."""
         results: list = [None] * len(items)
 
         def safe_prepare(index: int, raw) -> PreparedItem | Qwen3VLError:
@@ -112,10 +113,12 @@ class Engine:
                     record_error(index, prepared)
                 else:
                     good.append((index, prepared))
+            if on_window is not None and good:
+                on_window([p for _, p in good])
             lengths = [len(p) for _, p in good]
             for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items):
                 def run(sub: list[int]) -> list:
-                    return list(forward(*collate([good[k][1] for k in sub], PAD_ID, self.padding_side, self.device)))
+                    return list(forward([good[k][1] for k in sub]))
 
                 for k, value in run_with_oom_split(batch, run, lambda k, e: record_error(good[k][0], e)).items():
                     results[good[k][0]] = value
@@ -152,14 +155,20 @@ class Engine:
         return {"mm_encoder_outputs": encoded} if encoded else {}
 
     @torch.inference_mode()
-    def _hidden(self, batch: dict, images: list[VisualInput], videos: list[VisualInput]) -> torch.Tensor:
-        """Final hidden states of a collated batch. Right-padded batches run without an attention
-        mask: under causal attention a real token never sees the padding after it, so the result is
-        exact and the fast causal kernels apply."""
+    def _hidden(self, items: Sequence[PreparedItem], padding_side: str | None = None,
+                past_key_values=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final hidden states of a batch and the index of each row's last real token.
+
+        Right-padded batches run without an attention mask: under causal attention a real token
+        never sees the padding after it, so the result is exact and the fast causal kernels apply.
+        ``past_key_values`` holds a shared prompt prefix the items continue (right padding only)."""
+        side = padding_side or self.padding_side
+        batch, images, videos = collate(items, PAD_ID, side, self.device)
         inputs = dict(batch, **self._vision_kwargs(images, videos))
-        if self.padding_side == "right":
-            inputs.pop("attention_mask")
-        return self.model(**inputs, use_cache=False).last_hidden_state
+        mask = inputs.pop("attention_mask") if side == "right" else inputs["attention_mask"]
+        out = self.model(**inputs, past_key_values=past_key_values, use_cache=past_key_values is not None)
+        last = mask.sum(dim=1) - 1 if side == "right" else torch.full_like(mask[:, 0], mask.shape[1] - 1)
+        return out.last_hidden_state, last
 
     def _coerce(self, raw, index: int) -> MultimodalInput:
         try:
@@ -170,9 +179,3 @@ class Engine:
     def __repr__(self) -> str:
         c = self.device_choice
         return f"{type(self).__name__}({self.model_id!r}, device={c.device}, dtype={c.dtype}, attn={c.attn_implementation})"
-
-
-def stack_or_list(results: list, errors: str) -> np.ndarray | list:
-    if errors == "return":
-        return results
-    return np.stack(results) if results else np.zeros((0, 0), dtype=np.float32)

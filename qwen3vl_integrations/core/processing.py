@@ -7,6 +7,8 @@ built from the fully expanded prompt string, in the transformers 4.57 video layo
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -15,7 +17,8 @@ import torch
 from PIL import Image
 
 from .config import EngineConfig
-from .errors import EmptyInputError, InputTooLongError, MediaDecodeError, Qwen3VLError, UnsupportedMediaError
+from .errors import (EmptyInputError, InputError, InputTooLongError, MediaDecodeError, Qwen3VLError,
+                     UnsupportedMediaError)
 from .inputs import MultimodalInput, is_frame_list
 from .media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
 from .prompts import expand_image, expand_video
@@ -23,6 +26,7 @@ from .prompts import expand_image, expand_video
 __all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "SPECIAL_IDS"]
 
 IMAGE_PAD_ID, VIDEO_PAD_ID = 151655, 151656
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: ids the official tokenizer reports as ``all_special_ids`` (kept by truncation)
 SPECIAL_IDS = frozenset(range(151643, 151657))
 SUFFIX_LEN = 5
@@ -52,6 +56,8 @@ class PreparedItem:
     images: list[VisualInput]
     videos: list[VisualInput]
     truncated: bool = False
+    #: M-RoPE position of the first token (non-zero for a continuation of a cached prompt prefix)
+    position_offset: int = 0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -74,6 +80,14 @@ def _timestamps(indices: Sequence[int], fps: float, merge: int = 2) -> list[floa
         idx.append(idx[-1])
     times = [i / fps for i in idx]
     return [(times[i] + times[i + merge - 1]) / 2 for i in range(0, len(times), merge)]
+
+
+def _resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bicubic, antialiased resize of uint8 (T, 3, H, W) frames, as qwen-vl-utils does (result uint8)."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    return TF.resize(frames, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
 def truncate_ids(ids: list[int], max_length: int, special_ids=SPECIAL_IDS) -> tuple[list[int], bool]:
@@ -135,34 +149,54 @@ class Preprocessor:
     # -- media -----------------------------------------------------------------------------
     def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
         img = load_image(source, self.policy)
+        source_size = img.size
         h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, min_pixels or self.config.min_pixels,
                              max_pixels or self.config.max_pixels)
         img = img.resize((w, h), Image.BICUBIC)
         out = self.processor.image_processor(images=[img], do_resize=False, return_tensors="pt")
         grid = tuple(int(x) for x in out["image_grid_thw"][0])
         return VisualInput(out["pixel_values"], grid, expand_image(grid[0] * grid[1] * grid[2] // 4),
-                           {"size": (w, h), "source_size": (img.width, img.height)})
+                           {"size": (w, h), "source_size": source_size})
 
-    def video(self, source, fps: float | None = None, max_frames: int | None = None) -> VisualInput:
-        max_frames = min(int(max_frames or self.config.max_frames), self.policy.max_video_frames)
+    def video(self, source, fps=None, max_frames=None) -> VisualInput:
+        fps, max_frames = self._video_request(fps, max_frames)
         if is_frame_list(source):
             frames, indices, video_fps = self._frame_list(source, max_frames)
             effective = {"max_frames": max_frames}
         else:
-            clip = read_video(source, self.policy, fps=float(fps or self.config.fps), max_frames=max_frames)
+            clip = read_video(source, self.policy, fps=fps, max_frames=max_frames)
             frames, indices, video_fps = clip.frames, list(clip.frame_indices), float(clip.fps)
+            frames = _resize_frames(frames, *self._frame_size(len(frames), *frames.shape[-2:]))
             effective = {"fps": clip.effective_fps, "max_frames": clip.effective_max_frames,
                          "total_frames": clip.total_frames}
-        visual = self._video_tensor(frames, indices, video_fps)
+        visual = self._encode_video(frames, indices, video_fps)
         visual.meta["effective"] = effective
         return visual
 
-    def _frame_list(self, frames: Sequence, max_frames: int):
+    def _video_request(self, fps, max_frames) -> tuple[float, int]:
+        """Validate a request's fps / max_frames; max_frames is capped by the policy's ceiling."""
+        fps = self.config.fps if fps is None else fps
+        max_frames = self.config.max_frames if max_frames is None else max_frames
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+            raise InputError(f"fps must be a positive number, got {fps!r}")
+        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2:
+            raise InputError(f"max_frames must be an integer >= 2, got {max_frames!r}")
+        return float(fps), min(max_frames, self.policy.max_video_frames)
+
+    def _frame_size(self, nframes: int, height: int, width: int) -> tuple[int, int]:
+        """Per-frame size under the total pixel budget (contract section 6; files and frame lists alike)."""
+        ceiling = max(min(VIDEO_FRAME_MAX_PIXELS, self.config.total_pixels / nframes * 2), int(VIDEO_MIN_PIXELS * 1.05))
+        return _smart_resize(height, width, IMAGE_FACTOR, VIDEO_MIN_PIXELS, ceiling)
+
+    def _frame_list(self, frames: Sequence, max_frames: int) -> tuple[torch.Tensor, list[int], float]:
+        """Sample, load and resize listed frames one at a time (only one full-size frame in memory),
+        padded to an even count by repeating the last; fps 2 timestamps, as qwen-vl-utils does."""
         if len(frames) == 0:
             raise EmptyInputError("a frame-list video has no frames")
         if len(frames) > max_frames:
             frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
-        images = []
+        nframes = len(frames) + len(frames) % 2
+        resized, first_shape, size = [], None, None
         for k, frame in enumerate(frames):
             try:
                 img = load_image(frame, self.policy)
@@ -170,36 +204,39 @@ class Preprocessor:
                 raise exc.__class__(f"frame {k}: {exc}") from exc
             h, w = _smart_resize(img.height, img.width, FRAME_LIST_FACTOR, 4 * FRAME_LIST_FACTOR ** 2,
                                  16384 * FRAME_LIST_FACTOR ** 2)
-            images.append(np.asarray(img.resize((w, h), Image.BICUBIC)))
-        if len({im.shape for im in images}) > 1:
-            raise MediaDecodeError("the frames of a frame-list video must have one size (after resizing to multiples of 64)")
-        if len(images) % 2:
-            images.append(images[-1])
-        stacked = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy())
-        return stacked, list(range(len(images))), FRAME_LIST_FPS
+            pixels = np.asarray(img.resize((w, h), Image.BICUBIC))
+            if first_shape is None:
+                first_shape, size = pixels.shape, self._frame_size(nframes, h, w)
+            elif pixels.shape != first_shape:
+                raise MediaDecodeError("the frames of a frame-list video must have one size "
+                                       "(after resizing to multiples of 64)")
+            resized.append(_resize_frames(torch.from_numpy(pixels.transpose(2, 0, 1).copy())[None], *size))
+        if len(resized) % 2:
+            resized.append(resized[-1])
+        return torch.cat(resized), list(range(nframes)), FRAME_LIST_FPS
 
-    def _video_tensor(self, frames: torch.Tensor, indices: list[int], video_fps: float) -> VisualInput:
-        from torchvision.transforms import InterpolationMode
-        from torchvision.transforms import functional as TF
-
-        nframes, _, height, width = frames.shape
-        ceiling = max(min(VIDEO_FRAME_MAX_PIXELS, self.config.total_pixels / nframes * 2), int(VIDEO_MIN_PIXELS * 1.05))
-        h, w = _smart_resize(height, width, IMAGE_FACTOR, VIDEO_MIN_PIXELS, ceiling)
-        resized = TF.resize(frames, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True).float()
+    def _encode_video(self, frames: torch.Tensor, indices: list[int], video_fps: float) -> VisualInput:
         video_processor = self.processor.video_processor
         extra = {"cap_pixels_per_frame": True} if hasattr(video_processor, "cap_pixels_per_frame") else {}
-        out = video_processor(videos=[resized], do_resize=False, do_sample_frames=False, return_tensors="pt", **extra)
+        out = video_processor(videos=[frames.float()], do_resize=False, do_sample_frames=False, return_tensors="pt",
+                              **extra)
         grid = tuple(int(x) for x in out["video_grid_thw"][0])
         times = _timestamps(indices, video_fps)[: grid[0]]
         tokens = expand_video(times, grid[1] * grid[2] // 4)
+        h, w = frames.shape[-2:]
         return VisualInput(out["pixel_values_videos"], grid, tokens,
-                           {"frames": int(nframes), "size": (w, h), "fps": video_fps, "timestamps": times})
+                           {"frames": int(frames.shape[0]), "size": (int(w), int(h)), "fps": video_fps,
+                            "timestamps": times})
 
     # -- text ----------------------------------------------------------------------------------
     def check_text(self, item: MultimodalInput) -> None:
+        """Cheap checks before the tokenizer sees the text: total length, and no lone surrogates."""
         total = sum(len(t) for t in item.texts)
         if total > self.config.max_text_chars:
             raise InputTooLongError(f"text of {total} characters exceeds max_text_chars={self.config.max_text_chars}")
+        for text in (*item.texts, item.instruction or ""):
+            if _SURROGATE.search(text):
+                raise InputError("text contains a lone UTF-16 surrogate (not valid Unicode text)")
 
     def tokenize(self, prompt: str, max_length: int, truncate: bool, body_limit: int) -> tuple[list[int], bool]:
         """Tokenise the expanded prompt; cut ordinary tokens so the body fits ``body_limit``."""

@@ -14,12 +14,35 @@ from .inputs import MultimodalInput, coerce_input, coerce_inputs
 from .loading import read_head_rows
 from .media import MediaPolicy
 from .outputs import RerankResult
+from .batching import collate
+from .engine import PAD_ID
 from .processing import PreparedItem, VisualInput
 from .prompts import render_content, render_reranker_prompt
 
 __all__ = ["Qwen3VLReranker"]
 
 YES_ID, NO_ID = 9693, 2152
+VISION_START_ID, VISION_END_ID = 151652, 151653
+
+
+def shared_prefix_length(rows: list[list[int]], query_blocks: int) -> int:
+    """Length of the token prefix all rows share that can be run once: it leaves at least one token
+    in every row, ends outside vision blocks, and holds exactly the query's ``query_blocks`` vision
+    blocks (a document image shared by every row stays with the documents). 0 when there is none."""
+    first = rows[0]
+    length = min(len(r) for r in rows) - 1
+    for row in rows[1:]:
+        k = 0
+        while k < length and row[k] == first[k]:
+            k += 1
+        length = k
+    starts = [i for i in range(length) if first[i] == VISION_START_ID]
+    if len(starts) > query_blocks:
+        length = starts[query_blocks]
+    head = first[:length]
+    if head.count(VISION_START_ID) != query_blocks or head.count(VISION_END_ID) != query_blocks:
+        return 0
+    return length
 
 
 class Qwen3VLReranker(Engine):
@@ -29,6 +52,8 @@ class Qwen3VLReranker(Engine):
     """
 
     default_max_length = 10240
+    #: pairs run in one padded batch use left padding (as the reference); pairs that continue a
+    #: cached shared prefix are right-padded and mask-free, which is exact under causal attention
     padding_side = "left"
 
     def __init__(self, model, processor, *, score_weight: torch.Tensor,
@@ -83,14 +108,39 @@ class Qwen3VLReranker(Engine):
         ids, truncated = self._tokenize(prompt, truncate, self.max_length)
         return PreparedItem(ids, q_images + d_images, q_videos + d_videos, truncated)
 
-    def _scores(self, batch: dict, images, videos) -> torch.Tensor:
-        hidden = self._hidden(batch, images, videos)
-        if self.padding_side == "left":  # the final position of every row is real
-            last = hidden[:, -1].float()
+    def _prefix_state(self, items: list[PreparedItem], query_images: list[VisualInput],
+                      query_videos: list[VisualInput]) -> dict:
+        """Run the prompt prefix every pair of the window shares (system, instruction, query and the
+        start of ``<Document>:``) once, and keep its key/value cache for the batches of the window."""
+        blocks = len(query_images) + sum(v.grid_thw[0] for v in query_videos)
+        length = shared_prefix_length([it.input_ids for it in items], blocks)
+        if length == 0:
+            return {"length": 0}
+        prefix = PreparedItem(items[0].input_ids[:length], list(query_images), list(query_videos))
+        with torch.inference_mode():
+            batch, images, videos = collate([prefix], PAD_ID, "right", self.device)
+            batch.pop("attention_mask")
+            out = self.model(**batch, **self._vision_kwargs(images, videos), use_cache=True)
+        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        offset = int(batch["position_ids"][0, 0, -1]) + 1  # the prefix ends with text tokens
+        return {"length": length, "kv": kv, "offset": offset,
+                "n_images": len(query_images), "n_videos": len(query_videos)}
+
+    def _scores(self, items: list[PreparedItem], prefix: dict) -> torch.Tensor:
+        if prefix.get("length"):
+            from transformers import DynamicCache
+
+            n = prefix["length"]
+            rest = [PreparedItem(it.input_ids[n:], it.images[prefix["n_images"]:], it.videos[prefix["n_videos"]:],
+                                 it.truncated, prefix["offset"]) for it in items]
+            cache = DynamicCache()
+            for layer, (keys, values) in enumerate(prefix["kv"]):
+                cache.update(keys.expand(len(items), -1, -1, -1), values.expand(len(items), -1, -1, -1), layer)
+            hidden, last = self._hidden(rest, "right", past_key_values=cache)
         else:
-            ends = batch["attention_mask"].sum(dim=1) - 1
-            last = hidden[torch.arange(hidden.shape[0], device=hidden.device), ends].float()
-        return torch.sigmoid(last @ self.score_weight).cpu()
+            hidden, last = self._hidden(items)
+        final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
+        return torch.sigmoid(final @ self.score_weight).cpu()
 
     # -- public API ------------------------------------------------------------------------------
     def score(self, query: Any, documents: Sequence[Any], instruction: str | None = None, errors: str = "raise",
@@ -104,8 +154,10 @@ class Qwen3VLReranker(Engine):
         if not docs:
             return []
         prepared_query = self._prepare_query(query)
+        prefix: dict = {}
         raw = self._run(docs, lambda d: self._prepare_pair(prepared_query, d, instruction, truncate),
-                        self._scores, errors)
+                        lambda items: self._scores(items, prefix), errors,
+                        on_window=lambda items: prefix.update(self._prefix_state(items, *prepared_query[1:])))
         out: list = []
         for index, value in enumerate(raw):
             if isinstance(value, ItemError):

@@ -83,3 +83,35 @@ def test_bad_document_and_query_errors(reranker):
     with pytest.raises(EmptyInputError, match="query"):
         reranker.score("  ", ["doc"])
     assert reranker.score("q", []) == []
+
+
+def _plain_scores(reranker, query, docs):
+    """Every pair in one left-padded, masked batch (no prefix reuse)."""
+    prepared = reranker._prepare_query(query)
+    items = [reranker._prepare_pair(prepared, d, None, None) for d in docs]
+    return reranker._scores(items, {"length": 0}).tolist()
+
+
+@pytest.mark.parametrize("query_kind", ["text", "image", "video"])
+def test_prefix_reuse_equals_plain_batches(reranker, rng, query_kind):
+    shared = random_image(rng, 64, 96)
+    query = {"text": "q"} if query_kind == "text" else (
+        {"image": random_image(rng, 100, 140), "text": "q"} if query_kind == "image"
+        else {"video": [random_image(rng, 64, 64)] * 4})
+    # every document starts with the same image: it must stay with the documents, not the prefix
+    docs = [{"image": shared, "text": f"doc {i} " + "x " * i} for i in range(6)]
+    mixed = ["(starts with punctuation)", "A plain document", {"video": [random_image(rng, 64, 64)] * 2}]
+    for group in (docs, mixed):
+        prefixed = reranker.score(query, group)
+        assert max(abs(a - b) for a, b in zip(prefixed, _plain_scores(reranker, query, group))) <= 1e-5
+
+
+def test_shared_prefix_length_rules():
+    from qwen3vl_integrations.core.reranker import shared_prefix_length
+
+    vs, ve = 151652, 151653
+    rows = [[1, 2, vs, 9, ve, 3, vs, 8, ve, 4], [1, 2, vs, 9, ve, 3, vs, 8, ve, 5]]
+    assert shared_prefix_length(rows, 1) == 6  # stops before the documents' shared image block
+    assert shared_prefix_length(rows, 2) == 9
+    assert shared_prefix_length([[1, 2, vs, 9, ve, 3]], 2) == 0  # the query's blocks are not all there
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]], 0) == 2  # leaves a token per row

@@ -343,9 +343,6 @@ def test_video_request_clamped(embedder, tmp_path):
         embedder.embed([{"image": smooth_image(32, 32), "min_pixels": 10**9}])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "library bug: Preprocessor.video does int(max_frames) / float(fps) and np.linspace(..., max_frames) "
-    "without validation, so bad request values raise a bare ValueError instead of InputError"))
 @pytest.mark.parametrize("kind,request_values", [
     ("frames", {"max_frames": -5}), ("frames", {"max_frames": "many"}),
     ("file", {"max_frames": "many"}), ("file", {"fps": "fast"}),
@@ -486,9 +483,6 @@ def test_million_chars_without_spaces(embedder):
     assert_unit_and_finite(short.embed([text]))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "library bug: a lone surrogate reaches the fast tokenizer, which raises an untyped TypeError "
-    "(even with errors='return'); processing.Preprocessor.check_text should refuse it as InputError"))
 def test_lone_surrogate_is_a_typed_error(embedder):
     """Case 21: a lone surrogate (legal in a Python str and in JSON "\\ud800", not valid Unicode) is
     a typed InputError for that item, never an untyped crash of the whole batch."""
@@ -497,6 +491,8 @@ def test_lone_surrogate_is_a_typed_error(embedder):
     assert isinstance(out[1], ItemError) and isinstance(out[1].error, InputError) and out[1].index == 1
     with pytest.raises(InputError, match=r"input\[0\]"):
         embedder.embed(["\udc00"])
+    with pytest.raises(InputError, match=r"input\[0\]"):
+        embedder.embed([{"text": "ok", "instruction": "bad \udc00"}])
 
 
 def test_one_bad_item_in_batch(embedder, rng):
