@@ -19,18 +19,23 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def plan_batches(lengths: Sequence[int], token_budget: int, max_items: int) -> list[list[int]]:
+def plan_batches(lengths: Sequence[int], token_budget: int, max_items: int, min_fill: float = 0.0) -> list[list[int]]:
     """Group item indices into batches, longest first, so that rows x longest row <= token_budget
-    (an item longer than the budget gets a batch of its own)."""
+    (an item longer than the budget gets a batch of its own) and real tokens fill at least
+    ``min_fill`` of the padded batch (padding is pure waste where batching buys no parallelism)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
+    real = 0
     for i in order:
         longest = lengths[current[0]] if current else lengths[i]
-        if current and ((len(current) + 1) * longest > token_budget or len(current) >= max_items):
+        rows = len(current) + 1
+        if current and (rows * longest > token_budget or len(current) >= max_items
+                        or real + lengths[i] < min_fill * rows * longest):
             batches.append(current)
-            current = []
+            current, real = [], 0
         current.append(i)
+        real += lengths[i]
     if current:
         batches.append(current)
     return batches

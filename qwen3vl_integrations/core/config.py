@@ -36,6 +36,9 @@ class EngineConfig:
     token_budget: int = 16384
     #: most items in one forward pass
     max_batch_items: int = 64
+    #: least share of real (non-padding) tokens in a batch; a longest-first batch is closed before
+    #: it drops below this
+    min_batch_fill: float = 0.85
     #: threads that load and preprocess media ahead of the forward pass (0 = inline)
     num_workers: int = 2
     extra: dict = field(default_factory=dict, compare=False, hash=False)
@@ -50,6 +53,8 @@ class EngineConfig:
             raise ValueError(f"max_length must be at least 16, got {self.max_length}")
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {self.fps}")
+        if not 0.0 <= self.min_batch_fill <= 1.0:
+            raise ValueError(f"min_batch_fill must be within [0, 1], got {self.min_batch_fill}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 

@@ -116,7 +116,8 @@ class Engine:
             if on_window is not None and good:
                 on_window([p for _, p in good])
             lengths = [len(p) for _, p in good]
-            for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items):
+            for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items,
+                                      self.config.min_batch_fill):
                 def run(sub: list[int]) -> list:
                     return list(forward([good[k][1] for k in sub]))
 

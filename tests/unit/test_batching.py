@@ -52,3 +52,13 @@ def test_truncation_keeps_specials_and_suffix():
     assert out[:-5] == [900, 0, 1, 2, 3, 901, 901, 901]
     same, cut = truncate_ids(ids[:8] + [1, 2, 3, 4, 5], 8, special)
     assert not cut and same == ids[:8] + [1, 2, 3, 4, 5]
+
+
+def test_min_fill_closes_batches_before_padding_dominates():
+    lengths = [100, 95, 90, 30, 28, 10]
+    batches = plan_batches(lengths, token_budget=10_000, max_items=64, min_fill=0.8)
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert sum(lengths[i] for i in batch) >= 0.8 * len(batch) * longest
+    assert batches[0] == [0, 1, 2]
+    assert plan_batches(lengths, 10_000, 64, 0.0) == [[0, 1, 2, 3, 4, 5]]
