@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import baseline_hidden, build_corpus, checkpoint  # noqa: E402
 
 from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder  # noqa: E402
-from qwen3vl_integrations.core.batching import chunked  # noqa: E402
 
 
 def baseline_embed(emb: Qwen3VLEmbedder, inputs: list) -> np.ndarray:
     """Official-like: chunks of 8 in input order, serial media loading, right-padded forward."""
     out = []
-    for chunk in chunked(inputs, 8):
+    for start in range(0, len(inputs), 8):
+        chunk = inputs[start:start + 8]
         prepared = [emb.prepare(x) for x in chunk]
         hidden, mask = baseline_hidden(emb.model, prepared, "right", emb.device)
         last = mask.sum(1) - 1

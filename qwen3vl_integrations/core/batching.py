@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -117,14 +117,3 @@ def prepare_in_windows(items: Sequence[T], prepare: Callable[[int, T], PreparedI
             ahead = submit(start) if start < len(items) else []
             yield [(i, fut.result()) for i, fut in pending]
             pending = ahead
-
-
-def chunked(seq: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for x in seq:
-        chunk.append(x)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -12,7 +12,7 @@ import torch
 from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_split, to_device
 from .config import EngineConfig
 from .errors import ItemError, Qwen3VLError
-from .inputs import MultimodalInput, coerce_input
+from .inputs import MultimodalInput
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, resolve_checkpoint
 from .media import DEFAULT_POLICY, MediaPolicy
 from .processing import PreparedItem, Preprocessor, VisualInput
@@ -170,12 +170,6 @@ class Engine:
         out = self.model(**inputs, past_key_values=past_key_values, use_cache=past_key_values is not None)
         last = mask.sum(dim=1) - 1 if side == "right" else torch.full_like(mask[:, 0], mask.shape[1] - 1)
         return out.last_hidden_state, last
-
-    def _coerce(self, raw, index: int) -> MultimodalInput:
-        try:
-            return coerce_input(raw)
-        except Qwen3VLError as exc:
-            raise exc.at(index) from None
 
     def __repr__(self) -> str:
         c = self.device_choice
