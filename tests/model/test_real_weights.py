@@ -12,6 +12,8 @@ pytestmark = [
                        reason="real-weight test: set QWEN3VL_REAL_WEIGHTS=1 and allow hub access"),
 ]
 
+EMBEDDING_MODEL = "Qwen/Qwen3-VL-Embedding-2B"
+RERANKER_MODEL = "Qwen/Qwen3-VL-Reranker-2B"
 DEMO = "https://qianwen-res.oss-cn-beijing.aliyuncs.com/Qwen-VL/assets/demo.jpeg"
 CAPTION = ("A woman shares a joyful moment with her golden retriever on a sun-drenched beach at sunset, as the dog "
            "offers its paw in a heartwarming display of companionship and trust.")
@@ -23,7 +25,7 @@ DOCUMENTS = [{"text": CAPTION}, {"image": DEMO}, {"text": CAPTION, "image": DEMO
 def test_published_embedding_similarities():
     from qwen3vl_integrations import Qwen3VLEmbedder
 
-    emb = Qwen3VLEmbedder.from_pretrained("Qwen/Qwen3-VL-Embedding-2B", device="cpu", dtype="float32")
+    emb = Qwen3VLEmbedder.from_pretrained(EMBEDDING_MODEL, device="cpu", dtype="float32")
     sims = emb.embed(QUERIES) @ emb.embed(DOCUMENTS).T
     expected = np.array([[0.8158, 0.7178, 0.7173], [0.5195, 0.3303, 0.4392],
                          [0.3885, 0.2858, 0.3314], [0.1093, 0.0387, 0.0695]])
@@ -33,6 +35,6 @@ def test_published_embedding_similarities():
 def test_published_reranker_scores():
     from qwen3vl_integrations import Qwen3VLReranker
 
-    rr = Qwen3VLReranker.from_pretrained("Qwen/Qwen3-VL-Reranker-2B", device="cpu", dtype="float32")
+    rr = Qwen3VLReranker.from_pretrained(RERANKER_MODEL, device="cpu", dtype="float32")
     scores = rr.score({"text": QUERIES[0]}, DOCUMENTS, instruction="Retrieve images or text relevant to the user's query.")
     assert np.abs(np.array(scores) - np.array([0.86, 0.68, 0.81])).max() < 0.02

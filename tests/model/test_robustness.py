@@ -31,7 +31,7 @@ from qwen3vl_integrations import (
 )
 from qwen3vl_integrations.core.media_policy import DEFAULT_POLICY, MediaPolicy
 from tests.conftest import cosine, random_image
-from tests.unit.conftest import MediaServer, png_bytes, write_video
+from tests.unit.conftest import MediaServer, png_bytes, write_audio_only, write_video
 
 SUFFIX_IDS = [151645, 198, 151644, 77091, 198]  # <|im_end|> \n <|im_start|> assistant \n
 IMAGE_PAD_ID, VISION_START_ID, VISION_END_ID = 151655, 151652, 151653
@@ -253,21 +253,6 @@ def test_distinct_images_distinct_vectors(embedder, rng):
 # --------------------------------------------------------------------------- videos (cases 12-17)
 
 
-def _audio_only(path):
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for i in range(8):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 @pytest.fixture
 def bad_videos(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
@@ -277,7 +262,7 @@ def bad_videos(tmp_path):
     (tmp_path / "no_moov.mp4").write_bytes(full[: len(full) // 2])
     (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
     try:
-        _audio_only(tmp_path / "audio.mp4")
+        write_audio_only(tmp_path / "audio.mp4")
     except Exception as exc:  # noqa: BLE001 - a PyAV build without an AAC encoder
         pytest.skip(f"PyAV cannot write an audio-only file here: {exc}")
     return {name: tmp_path / f"{name}.mp4" for name in ("empty", "one", "no_moov", "noise", "audio")}

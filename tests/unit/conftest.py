@@ -43,6 +43,22 @@ def write_video(path, *, frames: int = 30, fps: int = 10, width: int = 64, heigh
     return path
 
 
+def write_audio_only(path):
+    """An mp4 holding only an AAC audio stream (no video stream)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for i in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def decode_all_frames(path) -> np.ndarray:
     """Reference: every frame of the file, decoded sequentially (T, 3, H, W)."""
     import av

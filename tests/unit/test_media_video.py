@@ -19,7 +19,7 @@ from qwen3vl_integrations.core.errors import (
 )
 from qwen3vl_integrations.core.media import MediaPolicy, VideoClip, read_video
 
-from .conftest import decode_all_frames, write_video
+from .conftest import decode_all_frames, write_audio_only, write_video
 
 
 def contract_indices(total: int, video_fps: float, fps: float, max_frames: int) -> list[int]:
@@ -168,18 +168,7 @@ def test_random_bytes_named_mp4(tmp_path):
 
 
 def test_audio_only_file(tmp_path):
-    import av
-
-    path = tmp_path / "audio.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for i in range(8):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    path = write_audio_only(tmp_path / "audio.mp4")
     with pytest.raises(MediaDecodeError, match="no video stream.*audio"):
         read_video(path, fps=2.0, max_frames=8)
 
