@@ -33,6 +33,15 @@ def baseline_hidden(model, items, padding_side: str, device) -> tuple:
         return model(**batch).last_hidden_state, batch["attention_mask"]
 
 
+def stock_model(path: Path):
+    """The backbone as the official scripts load it: stock transformers modules (no engine changes
+    such as the linear patch embedding), CPU float32, SDPA attention."""
+    import torch
+    from transformers import Qwen3VLModel
+
+    return Qwen3VLModel.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa").eval()
+
+
 def checkpoint(path_arg: str | None, tmp: Path) -> Path:
     """The checkpoint to benchmark: the given directory, else a freshly built `small` random one."""
     if path_arg:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import _image, _mp4, _text, baseline_hidden, checkpoint  # noqa: E402
+from _corpus import _image, _mp4, _text, baseline_hidden, checkpoint, stock_model  # noqa: E402
 
 from qwen3vl_integrations import Qwen3VLReranker  # noqa: E402
 from qwen3vl_integrations.core.processing import PreparedItem  # noqa: E402
@@ -62,13 +62,14 @@ def workload(folder: Path, n_queries: int, seed: int = 0):
     return queries, docs
 
 
-def baseline_scores(rr: Qwen3VLReranker, query, docs) -> list[float]:
-    """One pair per forward; the query's media are loaded and preprocessed again for every pair."""
+def baseline_scores(rr: Qwen3VLReranker, stock, query, docs) -> list[float]:
+    """One pair per forward of the stock model (``stock``); the query's media are loaded and
+    preprocessed again for every pair."""
     scores = []
     for doc in docs:
         prepared_query = rr._prepare_query(query)  # reload per pair, as the official script does
         item: PreparedItem = rr._prepare_pair(prepared_query, doc, None, None)
-        hidden, _ = baseline_hidden(rr.model, [item], "left", rr.device)
+        hidden, _ = baseline_hidden(stock, [item], "left", rr.device)
         scores.append(float(torch.sigmoid(hidden[:, -1].float() @ rr.score_weight)))
     return scores
 
@@ -82,11 +83,12 @@ def main() -> int:
     ckpt = checkpoint(args.checkpoint, tmp)
     queries, docs = workload(tmp / "media", args.queries)
     rr = Qwen3VLReranker.from_pretrained(ckpt, device="cpu", dtype="float32")
+    stock = stock_model(ckpt)
     rr.score(queries[0][1], docs[:3])  # warm-up
     times, worst = defaultdict(lambda: [0.0, 0.0, 0]), 0.0
     for kind, query in queries:
         start = time.perf_counter()
-        base = baseline_scores(rr, query, docs)
+        base = baseline_scores(rr, stock, query, docs)
         mid = time.perf_counter()
         ours = rr.score(query, docs)
         end = time.perf_counter()

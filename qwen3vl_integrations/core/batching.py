@@ -13,7 +13,7 @@ from .processing import PreparedItem, VisualInput, rope_positions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plan_batches", "collate", "run_with_oom_split", "prepare_in_windows"]
+__all__ = ["plan_batches", "collate", "run_with_oom_split", "prepare_in_windows", "window_bounds"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -100,20 +100,33 @@ def run_with_oom_split(indices: list[int], run: Callable[[list[int]], list[R]],
         return out
 
 
+def window_bounds(total: int, window: int, first: int = 8) -> list[tuple[int, int]]:
+    """``(start, end)`` of consecutive windows over ``total`` items: ``first`` items, then doubling up to
+    ``window``, so the model starts on a small first window while the next ones are prepared."""
+    bounds, start, size = [], 0, max(1, min(first, window))
+    while start < total:
+        bounds.append((start, min(start + size, total)))
+        start, size = start + size, min(size * 2, window)
+    return bounds
+
+
 def prepare_in_windows(items: Sequence[T], prepare: Callable[[int, T], PreparedItem | Qwen3VLError],
                        num_workers: int, window: int) -> Iterator[list[tuple[int, PreparedItem | Qwen3VLError]]]:
-    """Yield windows of ``(index, prepared or error)`` in input order; with workers, the next window
-    is prepared in a thread pool while the caller runs the model on the current one."""
+    """Yield windows of ``(index, prepared or error)`` in input order (see :func:`window_bounds`); with
+    workers, the next window is prepared in a thread pool while the caller runs the model on this one."""
+    bounds = window_bounds(len(items), window)
     if num_workers <= 0 or len(items) <= 1:
-        for start in range(0, len(items), window):
-            yield [(i, prepare(i, items[i])) for i in range(start, min(start + window, len(items)))]
+        for start, end in bounds:
+            yield [(i, prepare(i, items[i])) for i in range(start, end)]
         return
     with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="qwen3vl-prep") as pool:
-        def submit(start: int) -> list:
-            return [(i, pool.submit(prepare, i, items[i])) for i in range(start, min(start + window, len(items)))]
+        def submit(k: int) -> list:
+            if k >= len(bounds):
+                return []
+            return [(i, pool.submit(prepare, i, items[i])) for i in range(*bounds[k])]
 
         pending = submit(0)
-        for start in range(window, len(items) + window, window):
-            ahead = submit(start) if start < len(items) else []
+        for k in range(len(bounds)):
+            ahead = submit(k + 1)
             yield [(i, fut.result()) for i, fut in pending]
             pending = ahead

@@ -31,7 +31,6 @@ class Qwen3VLEmbedder(Engine):
     """
 
     default_max_length = 8192
-    padding_side = "right"
 
     def __init__(self, model, processor, *, dim: int | None = None, query_instruction: str = DEFAULT_QUERY_INSTRUCTION,
                  document_instruction: str | None = None, default_instruction: str = DEFAULT_EMBED_INSTRUCTION, **kwargs):
@@ -72,8 +71,7 @@ class Qwen3VLEmbedder(Engine):
         return PreparedItem(ids, images, videos, truncated)
 
     def _pool(self, items) -> torch.Tensor:
-        hidden, last = self._hidden(items)  # right padding: the last real token is the '\n' after 'assistant'
-        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
+        pooled = self._pooled(items).float()  # the last real token is the '\n' after 'assistant'
         return torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu()
 
     def embed(self, inputs, instruction: str | None = None, dim: int | None = None, precision: str = "float32",

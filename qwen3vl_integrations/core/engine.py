@@ -12,6 +12,7 @@ import torch
 from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_split, to_device
 from .config import EngineConfig
 from .errors import ItemError, Qwen3VLError
+from .forward import PrefixKV, pooled_states
 from .inputs import MultimodalInput
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, resolve_checkpoint
 from .media import DEFAULT_POLICY, MediaPolicy
@@ -33,7 +34,6 @@ class Engine:
     """Base of Qwen3VLEmbedder and Qwen3VLReranker (not public on its own)."""
 
     default_max_length = 8192
-    padding_side = "right"
 
     def __init__(self, model, processor, *, config: EngineConfig | None = None, policy: MediaPolicy | None = None,
                  device_choice: DeviceChoice | None = None, model_id: str = "", model_path: Path | None = None):
@@ -141,35 +141,18 @@ class Engine:
         for i, visual in enumerate(todo):
             visual.features = (out.pooler_output[i], [layer[i] for layer in out.deepstack_features])
 
-    def _vision_kwargs(self, images: list[VisualInput], videos: list[VisualInput]) -> dict:
-        from transformers.models.qwen3_vl.modeling_qwen3_vl import BaseModelOutputWithDeepstackFeatures
+    @torch.inference_mode()
+    def _pooled(self, items: Sequence[PreparedItem], prefix: PrefixKV | None = None) -> torch.Tensor:
+        """Final hidden state of each item at its last real token, shape (rows, hidden).
 
-        encoded = {}
+        Items are right-padded into one batch (exact under causal attention, see ``forward.py``);
+        ``prefix`` holds the key/value cache of a shared prompt prefix the items continue."""
+        batch, images, videos = collate(items, PAD_ID, "right", self.device)
+        last = batch["attention_mask"].sum(dim=1) - 1
         for kind, visuals in (("image", images), ("video", videos)):
             if visuals:
                 self._encode_visuals(visuals, kind)
-                layers = len(visuals[0].features[1])
-                encoded[kind] = BaseModelOutputWithDeepstackFeatures(
-                    pooler_output=tuple(v.features[0] for v in visuals),
-                    deepstack_features=[tuple(v.features[1][k] for v in visuals) for k in range(layers)],
-                )
-        return {"mm_encoder_outputs": encoded} if encoded else {}
-
-    @torch.inference_mode()
-    def _hidden(self, items: Sequence[PreparedItem], padding_side: str | None = None,
-                past_key_values=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final hidden states of a batch and the index of each row's last real token.
-
-        Right-padded batches run without an attention mask: under causal attention a real token
-        never sees the padding after it, so the result is exact and the fast causal kernels apply.
-        ``past_key_values`` holds a shared prompt prefix the items continue (right padding only)."""
-        side = padding_side or self.padding_side
-        batch, images, videos = collate(items, PAD_ID, side, self.device)
-        inputs = dict(batch, **self._vision_kwargs(images, videos))
-        mask = inputs.pop("attention_mask") if side == "right" else inputs["attention_mask"]
-        out = self.model(**inputs, past_key_values=past_key_values, use_cache=past_key_values is not None)
-        last = mask.sum(dim=1) - 1 if side == "right" else torch.full_like(mask[:, 0], mask.shape[1] - 1)
-        return out.last_hidden_state, last
+        return pooled_states(self.model, batch["input_ids"], batch["position_ids"], last, images, videos, prefix)
 
     def __repr__(self) -> str:
         c = self.device_choice

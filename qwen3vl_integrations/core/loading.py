@@ -87,11 +87,14 @@ def load_backbone(path: Path, choice: DeviceChoice):
     """The Qwen3-VL backbone (vision tower + language model, no LM head), weights asserted loaded."""
     from transformers import Qwen3VLModel
 
+    from .forward import use_linear_patch_embed
+
     check_checkpoint(path)
     model = Qwen3VLModel.from_pretrained(
         path, dtype=choice.dtype, attn_implementation=choice.attn_implementation,
         use_safetensors=True, trust_remote_code=False,
     )
+    use_linear_patch_embed(model)
     return model.to(choice.device).eval()
 
 

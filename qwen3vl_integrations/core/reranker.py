@@ -7,15 +7,15 @@ from typing import Any, Sequence
 
 import torch
 
+from .batching import collate
 from .config import DEFAULT_RERANK_INSTRUCTION, EngineConfig
-from .engine import Engine, check_errors_mode
+from .engine import PAD_ID, Engine, check_errors_mode
 from .errors import ItemError, NonFiniteOutputError, Qwen3VLError
 from .inputs import MultimodalInput, coerce_input, coerce_inputs
 from .loading import read_head_rows
 from .media import MediaPolicy
 from .outputs import RerankResult
-from .batching import collate
-from .engine import PAD_ID
+from .forward import prefix_kv
 from .processing import PreparedItem, VisualInput
 from .prompts import render_content, render_reranker_prompt
 
@@ -48,13 +48,11 @@ def shared_prefix_length(rows: list[list[int]], query_blocks: int) -> int:
 class Qwen3VLReranker(Engine):
     """Cross-encoder over Qwen3-VL-Reranker checkpoints: score = sigmoid(logit_yes - logit_no).
 
-    Pairs are batched with left padding; the query's media are loaded and preprocessed once per call.
+    Pairs are batched with right padding (exact under causal attention); the query's media are loaded,
+    preprocessed and encoded once per call, and the prompt prefix all pairs share runs once.
     """
 
     default_max_length = 10240
-    #: pairs run in one padded batch use left padding (as the reference); pairs that continue a
-    #: cached shared prefix are right-padded and mask-free, which is exact under causal attention
-    padding_side = "left"
 
     def __init__(self, model, processor, *, score_weight: torch.Tensor,
                  default_instruction: str = DEFAULT_RERANK_INSTRUCTION, **kwargs):
@@ -109,38 +107,38 @@ class Qwen3VLReranker(Engine):
         return PreparedItem(ids, q_images + d_images, q_videos + d_videos, truncated)
 
     def _prefix_state(self, items: list[PreparedItem], query_images: list[VisualInput],
-                      query_videos: list[VisualInput]) -> dict:
+                      query_videos: list[VisualInput], previous: dict) -> dict:
         """Run the prompt prefix every pair of the window shares (system, instruction, query and the
-        start of ``<Document>:``) once, and keep its key/value cache for the batches of the window."""
+        start of ``<Document>:``) once, and keep its key/value cache for the window's batches; the
+        previous window's cache is kept when every pair of this window continues it."""
+        rows = [it.input_ids for it in items]
+        n = previous.get("length", 0)
+        if n and all(len(r) > n and r[:n] == previous["ids"] for r in rows):
+            return previous
         blocks = len(query_images) + sum(v.grid_thw[0] for v in query_videos)
-        length = shared_prefix_length([it.input_ids for it in items], blocks)
+        length = shared_prefix_length(rows, blocks)
         if length == 0:
             return {"length": 0}
-        prefix = PreparedItem(items[0].input_ids[:length], list(query_images), list(query_videos))
-        with torch.inference_mode():
-            batch, images, videos = collate([prefix], PAD_ID, "right", self.device)
-            batch.pop("attention_mask")
-            out = self.model(**batch, **self._vision_kwargs(images, videos), use_cache=True)
-        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        prefix = PreparedItem(rows[0][:length], list(query_images), list(query_videos))
+        batch, images, videos = collate([prefix], PAD_ID, "right", self.device)
+        for kind, visuals in (("image", images), ("video", videos)):
+            if visuals:
+                self._encode_visuals(visuals, kind)
+        kv = prefix_kv(self.model, batch["input_ids"], batch["position_ids"], images, videos)
         offset = int(batch["position_ids"][0, 0, -1]) + 1  # the prefix ends with text tokens
-        return {"length": length, "kv": kv, "offset": offset,
+        return {"length": length, "ids": rows[0][:length], "kv": kv, "offset": offset,
                 "n_images": len(query_images), "n_videos": len(query_videos)}
 
     def _scores(self, items: list[PreparedItem], prefix: dict) -> torch.Tensor:
+        """Scores of a batch of pairs; with a cached prefix only the rest of each pair runs."""
         if prefix.get("length"):
-            from transformers import DynamicCache
-
             n = prefix["length"]
             rest = [PreparedItem(it.input_ids[n:], it.images[prefix["n_images"]:], it.videos[prefix["n_videos"]:],
                                  it.truncated, prefix["offset"]) for it in items]
-            cache = DynamicCache()
-            for layer, (keys, values) in enumerate(prefix["kv"]):
-                cache.update(keys.expand(len(items), -1, -1, -1), values.expand(len(items), -1, -1, -1), layer)
-            hidden, last = self._hidden(rest, "right", past_key_values=cache)
+            final = self._pooled(rest, prefix["kv"])
         else:
-            hidden, last = self._hidden(items)
-        final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
-        return torch.sigmoid(final @ self.score_weight).cpu()
+            final = self._pooled(items)
+        return torch.sigmoid(final.float() @ self.score_weight).cpu()
 
     # -- public API ------------------------------------------------------------------------------
     def score(self, query: Any, documents: Sequence[Any], instruction: str | None = None, errors: str = "raise",
@@ -155,9 +153,15 @@ class Qwen3VLReranker(Engine):
             return []
         prepared_query = self._prepare_query(query)
         prefix: dict = {}
+
+        def on_window(items: list[PreparedItem]) -> None:
+            state = self._prefix_state(items, *prepared_query[1:], prefix)
+            if state is not prefix:
+                prefix.clear()
+                prefix.update(state)
+
         raw = self._run(docs, lambda d: self._prepare_pair(prepared_query, d, instruction, truncate),
-                        lambda items: self._scores(items, prefix), errors,
-                        on_window=lambda items: prefix.update(self._prefix_state(items, *prepared_query[1:])))
+                        lambda items: self._scores(items, prefix), errors, on_window=on_window)
         out: list = []
         for index, value in enumerate(raw):
             if isinstance(value, ItemError):

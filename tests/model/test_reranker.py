@@ -86,7 +86,7 @@ def test_bad_document_and_query_errors(reranker):
 
 
 def _plain_scores(reranker, query, docs):
-    """Every pair in one left-padded, masked batch (no prefix reuse)."""
+    """Every pair in one right-padded batch, without prefix reuse."""
     prepared = reranker._prepare_query(query)
     items = [reranker._prepare_pair(prepared, d, None, None) for d in docs]
     return reranker._scores(items, {"length": 0}).tolist()
@@ -115,3 +115,20 @@ def test_shared_prefix_length_rules():
     assert shared_prefix_length(rows, 2) == 9
     assert shared_prefix_length([[1, 2, vs, 9, ve, 3]], 2) == 0  # the query's blocks are not all there
     assert shared_prefix_length([[1, 2, 3], [1, 2, 3]], 0) == 2  # leaves a token per row
+
+
+def test_prefix_cache_is_reused_across_windows_and_redone_when_rows_diverge(reranker, monkeypatch):
+    import qwen3vl_integrations.core.reranker as module
+
+    runs = []
+    original = module.prefix_kv
+    monkeypatch.setattr(module, "prefix_kv", lambda *a, **k: runs.append(a[1].shape[1]) or original(*a, **k))
+    # 8 + 16 + 16 documents: three windows; the first window's rows all start with the same words,
+    # so its shared prefix is longer than what later windows share and must be recomputed once
+    docs = ["The river runs " + "far " * i for i in range(8)] + [f"doc {i} " + "y " * i for i in range(32)]
+    scores = reranker.score("a query", docs)
+    assert len(runs) == 2 and runs[0] > runs[1]
+    assert max(abs(a - b) for a, b in zip(scores, _plain_scores(reranker, "a query", docs))) <= 1e-5
+    runs.clear()
+    reranker.score("a query", [f"doc {i} " + "y " * i for i in range(40)])
+    assert len(runs) == 1  # one prefix for every window

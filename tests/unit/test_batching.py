@@ -62,3 +62,20 @@ def test_min_fill_closes_batches_before_padding_dominates():
         assert sum(lengths[i] for i in batch) >= 0.8 * len(batch) * longest
     assert batches[0] == [0, 1, 2]
     assert plan_batches(lengths, 10_000, 64, 0.0) == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_windows_start_small_then_double_and_cover_every_item():
+    from qwen3vl_integrations.core.batching import window_bounds
+
+    assert window_bounds(50, 128) == [(0, 8), (8, 24), (24, 50)]
+    assert window_bounds(300, 64) == [(0, 8), (8, 24), (24, 56), (56, 120), (120, 184), (184, 248), (248, 300)]
+    assert window_bounds(5, 4) == [(0, 4), (4, 5)]
+    assert window_bounds(0, 32) == []
+
+
+def test_prepare_in_windows_keeps_input_order_with_workers():
+    from qwen3vl_integrations.core.batching import prepare_in_windows
+
+    windows = list(prepare_in_windows(list(range(40)), lambda i, x: x * 2, num_workers=2, window=16))
+    assert [len(w) for w in windows] == [8, 16, 16]
+    assert [pair for w in windows for pair in w] == [(i, 2 * i) for i in range(40)]

@@ -1,0 +1,155 @@
+"""The engine's forward pass over right-padded batches, returning only what the engine uses.
+
+Both heads read one hidden state per row: the final state at the row's last real token. So the
+language model's last decoder layer runs its key/value projections for every token (the pooled token
+attends to them) but its query, attention, output projection and MLP for the pooled tokens alone.
+Earlier layers run in full through transformers' own decoder layers, without an attention mask:
+under causal attention a real token never sees the padding after it, so right padding is exact.
+
+The vision tower's patch embedding (a ``Conv3d`` whose stride equals its kernel) is, term for
+term, a linear map of the flattened patch; :func:`use_linear_patch_embed` runs it as one matmul.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .processing import VisualInput
+
+__all__ = ["pooled_states", "prefix_kv", "use_linear_patch_embed", "PrefixKV"]
+
+#: a cached shared prompt prefix: per decoder layer, keys and values of shape (1, kv_heads, P, head_dim)
+PrefixKV = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _linear_patch_embed(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    weight = self.proj.weight
+    flat = hidden_states.to(dtype=weight.dtype).reshape(-1, weight[0].numel())
+    return F.linear(flat, weight.reshape(weight.shape[0], -1), self.proj.bias)
+
+
+def use_linear_patch_embed(model) -> None:
+    """Run the vision patch embedding of ``model`` (a ``Qwen3VLModel``) as a matmul with the same
+    weights (3-4x faster than the Conv3d on CPU). Idempotent; other models are left alone."""
+    embed = getattr(getattr(model, "visual", None), "patch_embed", None)
+    proj = getattr(embed, "proj", None)
+    if not isinstance(proj, torch.nn.Conv3d) or tuple(proj.kernel_size) != tuple(proj.stride):
+        return
+    embed.forward = types.MethodType(_linear_patch_embed, embed)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def _place_visuals(model, input_ids: torch.Tensor, embeds: torch.Tensor, images: Sequence[VisualInput],
+                   videos: Sequence[VisualInput]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+    """Write the vision features over the placeholder tokens (in sequence order, as transformers does)
+    and return the mask of visual positions with the deepstack features to add after the first layers."""
+    masks, deep = [], []
+    for token_id, visuals in ((model.config.image_token_id, images), (model.config.video_token_id, videos)):
+        if not visuals:
+            continue
+        mask = input_ids == token_id
+        feats = torch.cat([v.features[0] for v in visuals]).to(embeds.device, embeds.dtype)
+        if int(mask.sum()) != feats.shape[0]:
+            raise ValueError(f"{int(mask.sum())} visual tokens but {feats.shape[0]} feature rows")
+        embeds[mask] = feats
+        masks.append(mask)
+        deep.append([torch.cat([v.features[1][k] for v in visuals]) for k in range(len(visuals[0].features[1]))])
+    if not masks:
+        return None, []
+    if len(masks) == 1:
+        return masks[0], deep[0]
+    visual = masks[0] | masks[1]
+    first = masks[0][visual]
+    joint = []
+    for image_feat, video_feat in zip(*deep):
+        both = image_feat.new_empty(int(visual.sum()), image_feat.shape[-1])
+        both[first] = image_feat
+        both[~first] = video_feat
+        joint.append(both)
+    return visual, joint
+
+
+def _run_body(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images, videos, cache, layers):
+    """Embed the ids, place the visuals, run ``layers`` in full; return hidden states and rotary tables."""
+    from transformers.masking_utils import create_causal_mask
+
+    lm = model.language_model
+    hidden = lm.embed_tokens(input_ids)
+    visual, deepstack = _place_visuals(model, input_ids, hidden, images, videos)
+    cos, sin = lm.rotary_emb(hidden, position_ids)
+    mask = create_causal_mask(config=lm.config, inputs_embeds=hidden, attention_mask=None, past_key_values=cache)
+    for index, layer in enumerate(layers):
+        hidden = layer(hidden, attention_mask=mask, past_key_values=cache, position_embeddings=(cos, sin))
+        if visual is not None and index < len(deepstack):
+            hidden[visual] = hidden[visual] + deepstack[index].to(hidden.device, hidden.dtype)
+    return hidden, cos, sin
+
+
+@torch.inference_mode()
+def prefix_kv(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images: Sequence[VisualInput] = (),
+              videos: Sequence[VisualInput] = ()) -> PrefixKV:
+    """Keys and values of every decoder layer for one prompt prefix (``input_ids`` of shape (1, P))."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.language_model.config)
+    _run_body(model, input_ids, position_ids, images, videos, cache, model.language_model.layers)
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+@torch.inference_mode()
+def pooled_states(model, input_ids: torch.Tensor, position_ids: torch.Tensor, last: torch.Tensor,
+                  images: Sequence[VisualInput] = (), videos: Sequence[VisualInput] = (),
+                  prefix: PrefixKV | None = None) -> torch.Tensor:
+    """Final (normed) hidden state of each row at its last real token ``last[row]``: shape (rows, hidden).
+
+    ``input_ids`` (rows, width) is right-padded; ``position_ids`` (3, rows, width) are M-RoPE positions;
+    the visuals carry their vision features (``VisualInput.features``) in sequence order. ``prefix``
+    holds the keys/values of a prompt prefix every row continues (positions already offset)."""
+    from transformers import DynamicCache
+
+    lm = model.language_model
+    cache = None
+    if prefix is not None:
+        cache = DynamicCache(config=lm.config)
+        shape = (input_ids.shape[0], -1, -1, -1)
+        for layer, (keys, values) in enumerate(prefix[:-1]):
+            cache.update(keys.expand(*shape), values.expand(*shape), layer)
+    *body, final = lm.layers
+    hidden, cos, sin = _run_body(model, input_ids, position_ids, images, videos, cache, body)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    # the pooled tokens are text (the prompt suffix), so no deepstack features land on them after the last layer
+    return lm.norm(_last_layer(final, hidden, cos, sin, rows, last, prefix[-1] if prefix else None))
+
+
+def _last_layer(layer, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rows: torch.Tensor,
+                last: torch.Tensor, prefix: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """The decoder layer ``layer`` evaluated at the pooled positions only."""
+    attn = layer.self_attn
+    batch, width, _ = hidden.shape
+    head_dim = attn.head_dim
+    normed = layer.input_layernorm(hidden)
+    keys = attn.k_norm(attn.k_proj(normed).view(batch, width, -1, head_dim)).transpose(1, 2)
+    keys = _rotate(keys, cos[:, None], sin[:, None])
+    values = attn.v_proj(normed).view(batch, width, -1, head_dim).transpose(1, 2)
+    query = attn.q_norm(attn.q_proj(normed[rows, last]).view(batch, 1, -1, head_dim)).transpose(1, 2)
+    query = _rotate(query, cos[rows, last][:, None, None], sin[rows, last][:, None, None])
+    offset = 0
+    if prefix is not None:
+        offset = prefix[0].shape[2]
+        keys = torch.cat([prefix[0].expand(batch, -1, -1, -1), keys], dim=2)
+        values = torch.cat([prefix[1].expand(batch, -1, -1, -1), values], dim=2)
+    visible = torch.arange(keys.shape[2], device=keys.device)[None, :] <= (last + offset)[:, None]
+    out = F.scaled_dot_product_attention(
+        query, keys, values, attn_mask=visible[:, None, None, :], scale=attn.scaling,
+        enable_gqa=query.shape[1] != keys.shape[1])
+    out = attn.o_proj(out.transpose(1, 2).reshape(batch, -1))
+    state = hidden[rows, last] + out
+    return state + layer.mlp(layer.post_attention_layernorm(state))
