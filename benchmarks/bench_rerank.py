@@ -103,6 +103,12 @@ def main() -> int:
         t_base, t_ours, n = times[key]
         print(f"{key:<11} {n:>6} {n / t_base:>11.2f} {n / t_ours:>10.2f} {t_base / t_ours:>6.2f}x")
     ratio = times["all"][0] / times["all"][1]
+    # With a text query the engine's call is almost all document-side work (document media, vision
+    # tower, document tokens), which the baseline repeats identically; even a free query side could
+    # not take the ratio past the baseline's total over that per-call cost times the number of calls.
+    text_call = times["text"][1] / max(1, sum(kind == "text" for kind, _ in queries))
+    print(f"document-side cost per call (text queries): {text_call:.3f} s; ratio bound if queries cost "
+          f"nothing: {times['all'][0] / (text_call * len(queries)):.2f}x")
     ok = ratio >= 3.0 and worst <= 1e-5
     print(f"RESULT rerank ratio={ratio:.2f}x (target >= 3.0x) max |score diff|={worst:.2e} -> {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1

@@ -13,7 +13,7 @@ from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_sp
 from .config import EngineConfig
 from .errors import ItemError, Qwen3VLError
 from .forward import PrefixKV, pooled_states
-from .inputs import MultimodalInput
+from .inputs import MultimodalInput, has_remote_media
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, resolve_checkpoint
 from .media import DEFAULT_POLICY, MediaPolicy
 from .processing import PreparedItem, Preprocessor, VisualInput
@@ -106,7 +106,7 @@ class Engine:
             results[index] = ItemError(index, err)
 
         window = max(self.config.max_batch_items * 2, 32)
-        for chunk in prepare_in_windows(items, safe_prepare, self.config.num_workers, window):
+        for chunk in prepare_in_windows(items, safe_prepare, self._num_workers(items), window):
             good: list[tuple[int, PreparedItem]] = []
             for index, prepared in chunk:
                 if isinstance(prepared, Qwen3VLError):
@@ -116,8 +116,7 @@ class Engine:
             if on_window is not None and good:
                 on_window([p for _, p in good])
             lengths = [len(p) for _, p in good]
-            for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items,
-                                      self.config.min_batch_fill):
+            for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items, self.min_batch_fill):
                 def run(sub: list[int]) -> list:
                     return list(forward([good[k][1] for k in sub]))
 
@@ -126,6 +125,21 @@ class Engine:
                 if progress is not None:
                     progress.update(len(batch))
         return results
+
+    @property
+    def min_batch_fill(self) -> float:
+        """``EngineConfig.min_batch_fill``, or its device default (0.95 on CPU, 0.85 elsewhere)."""
+        if self.config.min_batch_fill is not None:
+            return self.config.min_batch_fill
+        return 0.95 if self.device.type == "cpu" else 0.85
+
+    def _num_workers(self, items: Sequence) -> int:
+        """Preparation threads for this call (``EngineConfig.num_workers``; ``None`` = auto, see there)."""
+        if self.config.num_workers is not None:
+            return self.config.num_workers
+        if self.device.type != "cpu" or any(has_remote_media(item) for item in items):
+            return 2
+        return max(0, min(2, (os.cpu_count() or 1) - torch.get_num_threads()))
 
     @torch.inference_mode()
     def _encode_visuals(self, visuals: list[VisualInput], kind: str) -> None:

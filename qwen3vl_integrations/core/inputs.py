@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from .errors import EmptyInputError, UnsupportedInputError
 
-__all__ = ["MultimodalInput", "coerce_input", "coerce_inputs", "is_frame_list"]
+__all__ = ["MultimodalInput", "coerce_input", "coerce_inputs", "is_frame_list", "has_remote_media"]
 
 _DICT_KEYS = {"text", "image", "video", "instruction", "fps", "max_frames"}
 _VIDEO_EXTENSIONS = {
@@ -77,6 +77,18 @@ def _is_video_path(value) -> bool:
 
 def is_frame_list(video) -> bool:
     return isinstance(video, (list, tuple))
+
+
+def has_remote_media(item) -> bool:
+    """Whether an input (any accepted form; one that does not coerce counts as local) names an http(s) media URL."""
+    try:
+        item = coerce_input(item)
+    except Exception:  # noqa: BLE001 - the engine reports bad items itself
+        return False
+    sources = list(item.images)
+    for video in item.videos:
+        sources.extend(video if is_frame_list(video) else [video])
+    return any(isinstance(s, str) and s[:8].lower().startswith(("http://", "https://")) for s in sources)
 
 
 def _video_list(value) -> list:

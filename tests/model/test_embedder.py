@@ -133,3 +133,19 @@ def test_truncation_keeps_suffix_and_vision_tokens(embedder, rng):
 
     with pytest.raises(InputTooLongError, match=r"input\[0\]"):
         short.embed([item], truncate=False)
+
+
+def test_auto_workers_and_batch_fill_follow_the_device(embedder, monkeypatch):
+    import os
+
+    assert embedder.min_batch_fill == 0.95  # CPU: padding is pure waste
+    assert Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(min_batch_fill=0.5)).min_batch_fill == 0.5
+    local, remote = ["text", {"image": "/tmp/x.png"}], [{"image": "https://example.com/x.png"}]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert embedder._num_workers(local) == 0  # torch has every core: preparing ahead only competes
+    assert embedder._num_workers(remote) == 2  # network latency is worth hiding
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert embedder._num_workers(local) == 2
+    fixed = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(num_workers=3))
+    assert fixed._num_workers(remote) == 3

@@ -65,3 +65,19 @@ def test_engine_config_from_env_and_validation():
         EngineConfig.from_env({"QWEN3VL_MAX_FRAMES": "many"})
     with pytest.raises(ValueError, match="min_pixels"):
         EngineConfig(min_pixels=10**9)
+    cfg = EngineConfig.from_env({"QWEN3VL_NUM_WORKERS": "0", "QWEN3VL_MIN_BATCH_FILL": "0.9"})
+    assert (cfg.num_workers, cfg.min_batch_fill) == (0, 0.9)
+    assert (EngineConfig().num_workers, EngineConfig().min_batch_fill) == (None, None)  # auto
+    with pytest.raises(ValueError, match="num_workers"):
+        EngineConfig(num_workers=-1)
+    with pytest.raises(ValueError, match="min_batch_fill"):
+        EngineConfig(min_batch_fill=1.5)
+
+
+def test_remote_media_detection():
+    from qwen3vl_integrations.core.inputs import coerce_input, has_remote_media
+
+    assert has_remote_media(coerce_input({"image": "https://example.com/a.png", "text": "x"}))
+    assert has_remote_media(coerce_input({"video": ["a.jpg", "HTTP://example.com/b.jpg"]}))
+    assert not has_remote_media(coerce_input({"image": "/data/a.png", "video": "clip.mp4", "text": "http://x"}))
+    assert not has_remote_media("a plain string that is not an input")
