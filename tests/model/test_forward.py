@@ -78,3 +78,13 @@ def test_linear_patch_embedding_equals_the_conv3d(hf_model, embedder):
     assert linear.shape == conv.shape
     assert torch.allclose(linear, conv, atol=1e-5, rtol=1e-5)
     use_linear_patch_embed(torch.nn.Linear(2, 2))  # anything else is left alone
+
+
+def test_eager_attention_gets_the_causal_mask(tiny_checkpoint, embedder, rng):
+    from qwen3vl_integrations import Qwen3VLEmbedder
+
+    eager = Qwen3VLEmbedder.from_pretrained(tiny_checkpoint, device="cpu", attn_implementation="eager")
+    assert eager.model.config.text_config._attn_implementation == "eager"
+    items = ["short", "a longer text " * 12, {"image": random_image(rng, 80, 120), "text": "x"}]
+    ours, reference = eager.embed(items), embedder.embed(items)  # eager has no implicit causal mask
+    assert float((ours * reference).sum(1).min()) >= 0.99999
