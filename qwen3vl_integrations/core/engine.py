@@ -155,17 +155,22 @@ class Engine:
         for i, visual in enumerate(todo):
             visual.features = (out.pooler_output[i], [layer[i] for layer in out.deepstack_features])
 
+    def _collate_encoded(self, items: Sequence[PreparedItem]) -> tuple[dict, list[VisualInput], list[VisualInput]]:
+        """Right-padded batch tensors of ``items`` and their visuals, with vision features encoded."""
+        batch, images, videos = collate(items, PAD_ID, "right", self.device)
+        for kind, visuals in (("image", images), ("video", videos)):
+            if visuals:
+                self._encode_visuals(visuals, kind)
+        return batch, images, videos
+
     @torch.inference_mode()
     def _pooled(self, items: Sequence[PreparedItem], prefix: PrefixKV | None = None) -> torch.Tensor:
         """Final hidden state of each item at its last real token, shape (rows, hidden).
 
         Items are right-padded into one batch (exact under causal attention, see ``forward.py``);
         ``prefix`` holds the key/value cache of a shared prompt prefix the items continue."""
-        batch, images, videos = collate(items, PAD_ID, "right", self.device)
+        batch, images, videos = self._collate_encoded(items)
         last = batch["attention_mask"].sum(dim=1) - 1
-        for kind, visuals in (("image", images), ("video", videos)):
-            if visuals:
-                self._encode_visuals(visuals, kind)
         return pooled_states(self.model, batch["input_ids"], batch["position_ids"], last, images, videos, prefix)
 
     def __repr__(self) -> str:

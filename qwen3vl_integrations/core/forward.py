@@ -52,16 +52,15 @@ def use_linear_patch_embed(model) -> None:
     from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionPatchEmbed
 
     embed = getattr(getattr(model, "visual", None), "patch_embed", None)
-    proj = getattr(embed, "proj", None)
-    if type(embed) is not Qwen3VLVisionPatchEmbed or not isinstance(proj, torch.nn.Conv3d) \
-            or tuple(proj.kernel_size) != tuple(proj.stride):
-        return
-    embed.__class__ = _linear_patch_embed_class()
+    if type(embed) is Qwen3VLVisionPatchEmbed:  # its Conv3d always has stride == kernel
+        embed.__class__ = _linear_patch_embed_class()
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+    """Rotary embedding of one tensor, as transformers' ``apply_rotary_pos_emb`` does for q and k."""
+    from transformers.models.qwen3_vl.modeling_qwen3_vl import rotate_half
+
+    return x * cos + rotate_half(x) * sin
 
 
 def _place_visuals(model, input_ids: torch.Tensor, embeds: torch.Tensor, images: Sequence[VisualInput],

@@ -7,9 +7,8 @@ from typing import Any, Sequence
 
 import torch
 
-from .batching import collate
 from .config import DEFAULT_RERANK_INSTRUCTION, EngineConfig
-from .engine import PAD_ID, Engine, check_errors_mode
+from .engine import Engine, check_errors_mode
 from .errors import ItemError, NonFiniteOutputError, Qwen3VLError
 from .inputs import MultimodalInput, coerce_input, coerce_inputs
 from .loading import read_head_rows
@@ -120,10 +119,7 @@ class Qwen3VLReranker(Engine):
         if length == 0:
             return {"length": 0}
         prefix = PreparedItem(rows[0][:length], list(query_images), list(query_videos))
-        batch, images, videos = collate([prefix], PAD_ID, "right", self.device)
-        for kind, visuals in (("image", images), ("video", videos)):
-            if visuals:
-                self._encode_visuals(visuals, kind)
+        batch, images, videos = self._collate_encoded([prefix])
         kv = prefix_kv(self.model, batch["input_ids"], batch["position_ids"], images, videos)
         offset = int(batch["position_ids"][0, 0, -1]) + 1  # the prefix ends with text tokens
         return {"length": length, "ids": rows[0][:length], "kv": kv, "offset": offset,
@@ -155,10 +151,8 @@ class Qwen3VLReranker(Engine):
         prefix: dict = {}
 
         def on_window(items: list[PreparedItem]) -> None:
-            state = self._prefix_state(items, *prepared_query[1:], prefix)
-            if state is not prefix:
-                prefix.clear()
-                prefix.update(state)
+            nonlocal prefix
+            prefix = self._prefix_state(items, *prepared_query[1:], prefix)
 
         raw = self._run(docs, lambda d: self._prepare_pair(prepared_query, d, instruction, truncate),
                         lambda items: self._scores(items, prefix), errors, on_window=on_window)

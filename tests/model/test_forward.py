@@ -1,10 +1,10 @@
-"""The engine's forward pass (last layer at the pooled tokens only, prefix reuse, linear patch
-embedding) against transformers' own Qwen3-VL forward on the same batch."""
+"""The engine's forward pass (``Engine._pooled``: last layer at the pooled tokens only, prefix reuse,
+linear patch embedding) against transformers' own Qwen3-VL forward on the same batch."""
 
 import torch
 
 from qwen3vl_integrations.core.batching import collate
-from qwen3vl_integrations.core.forward import pooled_states, prefix_kv, use_linear_patch_embed
+from qwen3vl_integrations.core.forward import prefix_kv, use_linear_patch_embed
 from qwen3vl_integrations.core.processing import PreparedItem
 from qwen3vl_integrations.core.reranker import shared_prefix_length
 from tests.conftest import random_image
@@ -23,27 +23,18 @@ def _stock_pooled(hf_model, items):
     return hidden[torch.arange(len(items)), last]
 
 
-def _ours(engine, items, prefix=None):
-    batch, images, videos = collate(items, 151643, "right", torch.device("cpu"))
-    for kind, visuals in (("image", images), ("video", videos)):
-        if visuals:
-            engine._encode_visuals(visuals, kind)
-    last = batch["attention_mask"].sum(1) - 1
-    return pooled_states(engine.model, batch["input_ids"], batch["position_ids"], last, images, videos, prefix)
-
-
 def test_pooled_states_equal_the_full_forward_on_a_mixed_padded_batch(embedder, hf_model, rng):
     frames = [random_image(rng, 64, 96)] * 4
     raw = ["short", "a much longer text " * 30, {"image": random_image(rng, 90, 200), "text": "caption"},
            {"video": frames}, {"image": random_image(rng, 64, 64), "video": frames, "text": "both kinds"}]
     items = [embedder.prepare(x) for x in raw]
     assert len({len(it) for it in items}) == len(items)  # padded rows of different lengths
-    ours, stock = _ours(embedder, items), _stock_pooled(hf_model, items)
+    ours, stock = embedder._pooled(items), _stock_pooled(hf_model, items)
     assert ours.shape == stock.shape
     assert torch.allclose(ours, stock, atol=1e-4, rtol=1e-4)
     # each row alone gives the same state (batch invariance of the right-padded, mask-free path)
     for k, item in enumerate(items):
-        assert torch.allclose(_ours(embedder, [item])[0], ours[k], atol=1e-4, rtol=1e-4)
+        assert torch.allclose(embedder._pooled([item])[0], ours[k], atol=1e-4, rtol=1e-4)
 
 
 def test_rows_continuing_a_cached_prefix_equal_full_rows(reranker, rng):
@@ -53,12 +44,11 @@ def test_rows_continuing_a_cached_prefix_equal_full_rows(reranker, rng):
     n = shared_prefix_length([it.input_ids for it in items], 1)  # system, instruction, query (with its image)
     assert n > 0 and items[0].input_ids[:n].count(151655) == query[1][0].tokens.count("<|image_pad|>")
     head = PreparedItem(items[0].input_ids[:n], list(query[1]), [])
-    batch, images, _ = collate([head], 151643, "right", torch.device("cpu"))
-    reranker._encode_visuals(images, "image")
+    batch, images, _ = reranker._collate_encoded([head])
     kv = prefix_kv(reranker.model, batch["input_ids"], batch["position_ids"], images)
     offset = int(batch["position_ids"][0, 0, -1]) + 1
     rest = [PreparedItem(it.input_ids[n:], it.images[1:], it.videos, False, offset) for it in items]
-    assert torch.allclose(_ours(reranker, rest, kv), _ours(reranker, items), atol=1e-4, rtol=1e-4)
+    assert torch.allclose(reranker._pooled(rest, kv), reranker._pooled(items), atol=1e-4, rtol=1e-4)
 
 
 def test_linear_patch_embedding_equals_the_conv3d(hf_model, embedder):
