@@ -66,6 +66,20 @@ def random_image(rng, height: int, width: int):
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
+def run_example(script: str, checkpoint: Path, workdir: Path) -> str:
+    """Run ``examples/<script>`` offline on a checkpoint, in ``workdir``; assert it exits 0 and return its stdout."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(repo)}
+    proc = subprocess.run(
+        [sys.executable, str(repo / "examples" / script), "--model", str(checkpoint), "--workdir", str(workdir)],
+        capture_output=True, text=True, timeout=240, env=env, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
 def cosine(a, b) -> np.ndarray:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from qwen3vl_integrations.langchain import Qwen3VLEmbeddings
 from tests.conftest import cosine, random_image
+from tests.unit.conftest import write_video
 
 
 # -- LangChain's standard suites (subclassed, not reimplemented) --------------------------------------
@@ -70,18 +71,8 @@ def image_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def video_file(tmp_path_factory):
     """An 8-frame MP4 written with PyAV."""
-    import av
-
-    rng = np.random.default_rng(3)
-    path = tmp_path_factory.mktemp("lc_video") / "clip.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=4)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for _ in range(8):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    return write_video(tmp_path_factory.mktemp("lc_video") / "clip.mp4", frames=8, fps=4, width=64, height=64,
+                       codec="mpeg4")
 
 
 @pytest.fixture

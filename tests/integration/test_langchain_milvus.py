@@ -4,10 +4,7 @@ image and video queries, ContextualCompressionRetriever with Qwen3VLRerank, and 
 from __future__ import annotations
 
 import copy
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,32 +15,17 @@ from langchain_milvus import Milvus
 
 from qwen3vl_integrations.langchain import Qwen3VLEmbeddings, Qwen3VLMediaRetriever, Qwen3VLRerank
 from qwen3vl_integrations.langchain.rerank import document_to_input
-from tests.conftest import random_image
+from tests.conftest import random_image, run_example
+from tests.unit.conftest import write_video
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ORM-style PyMilvus API")
 
-REPO = Path(__file__).resolve().parents[2]
 TEXTS = [
     "A red square on a white background.",
     "A blue circle drawn with a thin pen.",
     "Quarterly revenue grew by four percent.",
     "The cat sleeps on the warm windowsill.",
 ]
-
-
-def write_video(path: Path, seed: int) -> str:
-    """An 8-frame MP4 written with PyAV."""
-    import av
-
-    rng = np.random.default_rng(seed)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=4)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for _ in range(8):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return str(path)
 
 
 def register_orm_alias(store: Milvus, uri: str) -> None:
@@ -74,7 +56,7 @@ def corpus(tmp_path_factory, lc_embeddings):
     store = Milvus(embedding_function=lc_embeddings, connection_args={"uri": uri}, collection_name="lc_corpus",
                    auto_id=True, index_params={"index_type": "FLAT", "metric_type": "COSINE"}, drop_old=True)
     register_orm_alias(store, uri)
-    video = write_video(folder / "clip.mp4", seed=8)
+    video = str(write_video(folder / "clip.mp4", frames=8, fps=4, width=64, height=64, codec="mpeg4"))
     store.add_texts(TEXTS, metadatas=[{"kind": "text", "image_path": "", "video": ""} for _ in TEXTS])
     # media go in by their vectors; the page content is the path (the reranker then sees only the media)
     store.add_embeddings(images, lc_embeddings.embed_image(uris=images),
@@ -168,12 +150,6 @@ async def test_async_retrieval_and_compression(corpus, reranker):
 
 
 def test_langchain_example_runs(tiny_checkpoint, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "langchain_multimodal_rag.py"), "--model", str(tiny_checkpoint),
-         "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_example("langchain_multimodal_rag.py", tiny_checkpoint, tmp_path)
     assert "text query" in out and "image query" in out and "reranked" in out
     assert "exact duplicate ranked first: True" in out

@@ -5,10 +5,7 @@ image, Qwen3VLRerank on the results, and the LlamaIndex example script."""
 from __future__ import annotations
 
 import copy
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +18,10 @@ from llama_index.vector_stores.milvus import MilvusVectorStore
 
 from qwen3vl_integrations.llama_index import Qwen3VLEmbedding, Qwen3VLRerank
 from qwen3vl_integrations.llama_index.rerank import node_to_input
-from tests.conftest import random_image
+from tests.conftest import random_image, run_example
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ORM-style PyMilvus API")
 
-REPO = Path(__file__).resolve().parents[2]
 TEXTS = {
     "square.txt": "A red square on a white background.",
     "circle.txt": "A blue circle drawn with a thin pen.",
@@ -141,12 +137,6 @@ async def test_async_retrieval_and_rerank(index_setup, reranker):
 
 
 def test_llama_index_example_runs(tiny_checkpoint, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "llama_index_multimodal_rag.py"), "--model", str(tiny_checkpoint),
-         "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_example("llama_index_multimodal_rag.py", tiny_checkpoint, tmp_path)
     assert "text query" in out and "image query" in out and "reranked" in out
     assert "exact duplicate ranked first: True" in out

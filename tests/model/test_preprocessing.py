@@ -8,6 +8,7 @@ import torch
 from qwen_vl_utils.vision_process import smart_resize
 
 from tests.conftest import random_image
+from tests.unit.conftest import write_video
 
 VIDEO_MIN = 128 * 32 * 32
 TOTAL_PIXELS = 7_864_320
@@ -68,25 +69,10 @@ def test_frame_list_counts(embedder, rng, count):
     assert visual.tokens.count("seconds>") == nframes // 2
 
 
-def write_mp4(path, frames: int, fps: int, height: int, width: int):
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        rng = np.random.default_rng(0)
-        for _ in range(frames):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 @pytest.mark.parametrize("frames,fps", [(30, 10), (90, 30), (200, 2)])
 def test_mp4_frame_and_token_counts(embedder, tmp_path, frames, fps):
     path = tmp_path / "clip.mp4"
-    write_mp4(path, frames, fps, 240, 320)
+    write_video(path, frames=frames, fps=fps, width=320, height=240, codec="mpeg4")
     (visual,) = embedder.prepare({"video": str(path)}).videos
     nframes = min(max(frames / fps * 1.0, 4), 64, frames)
     nframes = int(nframes // 2 * 2)
