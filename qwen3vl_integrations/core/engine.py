@@ -88,8 +88,9 @@ class Engine:
     def _run(self, items: Sequence, prepare: Callable[[object], PreparedItem],
              forward: Callable[[list[PreparedItem]], torch.Tensor], errors: str, progress=None,
              on_window: Callable[[list[PreparedItem]], None] | None = None) -> list:
-        """Prepare every item (media in worker threads, one window ahead of the model), run
-        token-budget batches, and return one result or ItemError per item, in input order.
+        """Prepare every item window by window (in worker threads one window ahead of the model, or
+        inline: see :meth:`_num_workers`), run token-budget batches, and return one result or
+        ItemError per item, in input order.
         ``on_window`` sees each window's prepared items before its batches run."""
         results: list = [None] * len(items)
 
