@@ -74,7 +74,7 @@ def main() -> int:
     stock = stock_model(ckpt)
     emb.embed([x for _, x in items[:4]])  # warm-up
     print(f"torch threads={torch.get_num_threads()} engine config: token_budget={emb.config.token_budget} "
-          f"max_batch_items={emb.config.max_batch_items} min_batch_fill={emb.min_batch_fill} "
+          f"max_batch_items={emb.config.max_batch_items} packing={emb.packing} min_batch_fill={emb.min_batch_fill} "
           f"num_workers={emb._num_workers([x for _, x in items])}")
     if args.engine_only:
         inputs = [x for _, x in items]

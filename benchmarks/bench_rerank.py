@@ -1,10 +1,11 @@
 """Reranker throughput: our engine vs a baseline that works like the official reranker script.
 
 Baseline (official-like): one (query, document) pair per forward pass, the query's media loaded and
-preprocessed again for every pair. Engine: Qwen3VLReranker.score (pairs batched by token budget, the
-query's media loaded, preprocessed and run through the vision tower once per call, the two-row
-yes/no head). Workload: 20 queries (text, image, text+image) x 50 candidates of mixed modality, on the
-`small` random checkpoint (CPU, float32). Scores must agree (|difference| <= 1e-5).
+preprocessed again for every pair. Engine: Qwen3VLReranker.score (pairs batched by token budget and,
+on a CPU, packed end to end; the query's media loaded, preprocessed and run through the vision tower
+once per call; the shared prompt prefix run once; the two-row yes/no head). Workload: 20 queries
+(text, image, text+image) x 50 candidates of mixed modality, on the `small` random checkpoint (CPU,
+float32). Scores must agree (|difference| <= 1e-5).
 
     python benchmarks/bench_rerank.py [--queries 20] [--checkpoint DIR]
 """
@@ -97,7 +98,7 @@ def main() -> int:
             times[key][0] += mid - start
             times[key][1] += end - mid
             times[key][2] += len(docs)
-    print(f"{len(queries)} queries x {len(docs)} candidates; torch threads={torch.get_num_threads()}")
+    print(f"{len(queries)} queries x {len(docs)} candidates; torch threads={torch.get_num_threads()} packing={rr.packing}")
     print(f"{'query':<11} {'pairs':>6} {'baseline/s':>11} {'engine/s':>10} {'ratio':>7}")
     for key in ("text", "image", "text+image", "all"):
         t_base, t_ours, n = times[key]

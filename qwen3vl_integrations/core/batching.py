@@ -13,16 +13,18 @@ from .processing import PreparedItem, VisualInput, rope_positions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plan_batches", "collate", "run_with_oom_split", "prepare_in_windows", "window_bounds"]
+__all__ = ["plan_batches", "collate", "pack", "run_with_oom_split", "prepare_in_windows", "window_bounds"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def plan_batches(lengths: Sequence[int], token_budget: int, max_items: int, min_fill: float = 0.0) -> list[list[int]]:
+def plan_batches(lengths: Sequence[int], token_budget: int, max_items: int, min_fill: float = 0.0,
+                 packed: bool = False) -> list[list[int]]:
     """Group item indices into batches, longest first, so that rows x longest row <= token_budget
     (an item longer than the budget gets a batch of its own) and real tokens fill at least
-    ``min_fill`` of the padded batch (padding is pure waste where batching buys no parallelism)."""
+    ``min_fill`` of the padded batch (padding is pure waste where batching buys no parallelism).
+    ``packed`` batches (rows laid end to end, no padding) count real tokens against the budget instead."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
@@ -30,8 +32,9 @@ def plan_batches(lengths: Sequence[int], token_budget: int, max_items: int, min_
     for i in order:
         longest = lengths[current[0]] if current else lengths[i]
         rows = len(current) + 1
-        if current and (rows * longest > token_budget or len(current) >= max_items
-                        or real + lengths[i] < min_fill * rows * longest):
+        size = real + lengths[i] if packed else rows * longest
+        if current and (size > token_budget or len(current) >= max_items
+                        or (not packed and real + lengths[i] < min_fill * rows * longest)):
             batches.append(current)
             current, real = [], 0
         current.append(i)
@@ -64,6 +67,17 @@ def collate(items: Sequence[PreparedItem], pad_id: int, padding_side: str,
     if videos:
         batch["video_grid_thw"] = torch.tensor([v.grid_thw for v in videos], dtype=torch.long)
     return {k: to_device(v, device) for k, v in batch.items()}, images, videos
+
+
+def pack(items: Sequence[PreparedItem], device: torch.device) -> tuple[dict, list[VisualInput], list[VisualInput]]:
+    """Lay the items' ids and M-RoPE position ids end to end (``input_ids`` (N,), ``position_ids``
+    (3, N), ``lengths``); return them with the items' images and videos in sequence order."""
+    input_ids = torch.tensor([t for it in items for t in it.input_ids], dtype=torch.long)
+    position_ids = torch.cat([it.position_offset + rope_positions(
+        it.input_ids, [v.grid_thw for v in it.images], [v.grid_thw for v in it.videos]) for it in items], dim=1)
+    batch = {"input_ids": to_device(input_ids, device), "position_ids": to_device(position_ids, device),
+             "lengths": [len(it) for it in items]}
+    return batch, [v for it in items for v in it.images], [v for it in items for v in it.videos]
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -15,6 +15,11 @@ DEFAULT_RERANK_INSTRUCTION = "Given a search query, retrieve relevant candidates
 IMAGE_FACTOR = 32
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+#: value types of the fields whose default is ``None`` (``auto`` in the environment)
+_OPTIONAL_KINDS = {"max_length": int, "num_workers": int, "min_batch_fill": float, "packing": bool}
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Preprocessing and batching settings (defaults are the model contract's).
@@ -32,18 +37,21 @@ class EngineConfig:
     truncate: bool = True
     #: texts longer than this many characters are refused before tokenisation
     max_text_chars: int = 1_000_000
-    #: padded tokens (batch rows x longest row) one forward pass may hold
+    #: tokens one forward pass may hold: batch rows x longest row when padded, real tokens when packed
     token_budget: int = 16384
     #: most items in one forward pass
     max_batch_items: int = 64
-    #: least share of real (non-padding) tokens in a batch; a longest-first batch is closed before
-    #: it drops below this. ``None`` = auto: 0.95 on a CPU (where batching buys no parallelism and
-    #: padding is pure waste), 0.85 on an accelerator (where bigger batches are the gain)
+    #: padded batches only: least share of real (non-padding) tokens in a batch; a longest-first batch
+    #: is closed before it drops below this. ``None`` = auto: 0.95 on a CPU (where batching buys no
+    #: parallelism and padding is pure waste), 0.85 on an accelerator (where bigger batches are the gain)
     min_batch_fill: float | None = None
     #: threads that load and preprocess media ahead of the forward pass (0 = inline). ``None`` = auto:
     #: 2 on an accelerator or when media come from URLs; on a CPU, only the cores torch leaves free
     #: (the forward pass already uses the cores torch is given, so preparing ahead there only competes)
     num_workers: int | None = None
+    #: run each batch as its rows laid end to end in one sequence (no padding; attention row by row)
+    #: instead of a padded batch. ``None`` = auto: on a CPU, where a padded batch buys no parallelism
+    packing: bool | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -75,9 +83,14 @@ class EngineConfig:
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None:
                 continue
-            kind = {"max_length": int, "num_workers": int, "min_batch_fill": float}.get(f.name, type(getattr(cls(), f.name)))
-            if kind is bool:
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            kind = _OPTIONAL_KINDS.get(f.name, type(getattr(cls(), f.name)))
+            word = raw.strip().lower()
+            if f.name in _OPTIONAL_KINDS and word in ("", "auto", "none"):
+                values[f.name] = None
+            elif kind is bool:
+                if word not in _TRUE + _FALSE:
+                    raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)")
+                values[f.name] = word in _TRUE
             else:
                 try:
                     values[f.name] = kind(raw)

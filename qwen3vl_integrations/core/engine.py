@@ -9,10 +9,10 @@ from typing import Callable, Sequence
 
 import torch
 
-from .batching import collate, plan_batches, prepare_in_windows, run_with_oom_split, to_device
+from .batching import collate, pack, plan_batches, prepare_in_windows, run_with_oom_split, to_device
 from .config import EngineConfig
 from .errors import ItemError, Qwen3VLError
-from .forward import PrefixKV, pooled_states
+from .forward import PrefixKV, packed_pooled_states, pooled_states
 from .inputs import MultimodalInput, has_remote_media
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, resolve_checkpoint
 from .media import DEFAULT_POLICY, MediaPolicy
@@ -117,7 +117,8 @@ class Engine:
             if on_window is not None and good:
                 on_window([p for _, p in good])
             lengths = [len(p) for _, p in good]
-            for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items, self.min_batch_fill):
+            for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items, self.min_batch_fill,
+                                      packed=self.packing):
                 def run(sub: list[int]) -> list:
                     return list(forward([good[k][1] for k in sub]))
 
@@ -133,6 +134,13 @@ class Engine:
         if self.config.min_batch_fill is not None:
             return self.config.min_batch_fill
         return 0.95 if self.device.type == "cpu" else 0.85
+
+    @property
+    def packing(self) -> bool:
+        """``EngineConfig.packing``, or its device default (packed rows on a CPU, padded batches elsewhere)."""
+        if self.config.packing is not None:
+            return self.config.packing
+        return self.device.type == "cpu"
 
     def _num_workers(self, items: Sequence) -> int:
         """Preparation threads for this call (``EngineConfig.num_workers``; ``None`` = auto, see there)."""
@@ -156,9 +164,11 @@ class Engine:
         for i, visual in enumerate(todo):
             visual.features = (out.pooler_output[i], [layer[i] for layer in out.deepstack_features])
 
-    def _collate_encoded(self, items: Sequence[PreparedItem]) -> tuple[dict, list[VisualInput], list[VisualInput]]:
-        """Right-padded batch tensors of ``items`` and their visuals, with vision features encoded."""
-        batch, images, videos = collate(items, PAD_ID, "right", self.device)
+    def _collate_encoded(self, items: Sequence[PreparedItem],
+                         packed: bool = False) -> tuple[dict, list[VisualInput], list[VisualInput]]:
+        """Right-padded (or ``packed``) batch tensors of ``items`` and their visuals, with vision
+        features encoded."""
+        batch, images, videos = pack(items, self.device) if packed else collate(items, PAD_ID, "right", self.device)
         for kind, visuals in (("image", images), ("video", videos)):
             if visuals:
                 self._encode_visuals(visuals, kind)
@@ -168,8 +178,13 @@ class Engine:
     def _pooled(self, items: Sequence[PreparedItem], prefix: PrefixKV | None = None) -> torch.Tensor:
         """Final hidden state of each item at its last real token, shape (rows, hidden).
 
-        Items are right-padded into one batch (exact under causal attention, see ``forward.py``);
-        ``prefix`` holds the key/value cache of a shared prompt prefix the items continue."""
+        Items are packed end to end (:attr:`packing`) or right-padded into one batch (exact under causal
+        attention, see ``forward.py``); ``prefix`` holds the key/value cache of a shared prompt prefix
+        the items continue."""
+        if self.packing:
+            batch, images, videos = self._collate_encoded(items, packed=True)
+            return packed_pooled_states(self.model, batch["input_ids"], batch["position_ids"], batch["lengths"],
+                                        images, videos, prefix)
         batch, images, videos = self._collate_encoded(items)
         last = batch["attention_mask"].sum(dim=1) - 1
         return pooled_states(self.model, batch["input_ids"], batch["position_ids"], last, images, videos, prefix)

@@ -6,6 +6,10 @@ attends to them) but its query, attention, output projection and MLP for the poo
 Earlier layers run in full through transformers' own decoder layers, without an attention mask:
 under causal attention a real token never sees the padding after it, so right padding is exact.
 
+:func:`packed_pooled_states` is the same computation over rows laid end to end in one sequence (no
+padding at all): every linear layer runs on the real tokens only, and attention runs row by row. It
+is the engine's path on a CPU, where a padded batch buys no parallelism and padding is pure waste.
+
 The vision tower's patch embedding (a ``Conv3d`` whose stride equals its kernel) is, term for
 term, a linear map of the flattened patch; :func:`use_linear_patch_embed` runs it as one matmul.
 """
@@ -19,7 +23,10 @@ import torch.nn.functional as F
 
 from .processing import VisualInput
 
-__all__ = ["pooled_states", "prefix_kv", "use_linear_patch_embed", "PrefixKV"]
+__all__ = ["pooled_states", "packed_pooled_states", "prefix_kv", "use_linear_patch_embed", "PrefixKV"]
+
+#: query rows per attention call after a cached prefix (bounds the explicit causal mask's size)
+MASK_CHUNK = 1024
 
 #: a cached shared prompt prefix: per decoder layer, keys and values of shape (1, kv_heads, P, head_dim)
 PrefixKV = list[tuple[torch.Tensor, torch.Tensor]]
@@ -169,3 +176,102 @@ def _last_layer(layer, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tenso
     out = attn.o_proj(out.transpose(1, 2).reshape(batch, -1))
     state = hidden[rows, last] + out
     return state + layer.mlp(layer.post_attention_layernorm(state))
+
+
+def _segments(lengths: Sequence[int]) -> list[tuple[int, int]]:
+    bounds = [0]
+    for n in lengths:
+        bounds.append(bounds[-1] + int(n))
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _segment_attention(attn, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                       segments: list[tuple[int, int]], prefix: tuple[torch.Tensor, torch.Tensor] | None,
+                       out: torch.Tensor, masks: dict) -> None:
+    """Causal attention of each packed row (``query``/``keys``/``values``: (heads, N, head_dim)) within
+    itself, after the prefix keys every row continues; results go to ``out`` (N, heads, head_dim).
+
+    After a prefix the causal mask is explicit; a long row's queries go in chunks of
+    ``MASK_CHUNK``, each against the keys it can see, so a mask never exceeds chunk x (prefix + row)."""
+    gqa = query.shape[0] != keys.shape[0]
+    for start, end in segments:
+        k, v = keys[:, start:end], values[:, start:end]
+        if prefix is None:
+            o = F.scaled_dot_product_attention(query[None, :, start:end], k[None], v[None], is_causal=True,
+                                               scale=attn.scaling, enable_gqa=gqa)
+            out[start:end] = o[0].transpose(0, 1)
+            continue
+        width = prefix[0].shape[2]
+        k, v = torch.cat([prefix[0][0], k], dim=1), torch.cat([prefix[1][0], v], dim=1)
+        for first in range(0, end - start, MASK_CHUNK):
+            last = min(first + MASK_CHUNK, end - start)
+            shape = (last - first, width + last, width + first)  # query i sees keys up to width + first + i
+            if shape not in masks:
+                masks[shape] = torch.ones(shape[:2], dtype=torch.bool, device=query.device).tril(shape[2])
+            o = F.scaled_dot_product_attention(query[None, :, start + first:start + last], k[None, :, :width + last],
+                                               v[None, :, :width + last], attn_mask=masks[shape], scale=attn.scaling,
+                                               enable_gqa=gqa)
+            out[start + first:start + last] = o[0].transpose(0, 1)
+
+
+def _packed_keys_values(attn, normed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    n, head_dim = normed.shape[0], attn.head_dim
+    keys = _rotate(attn.k_norm(attn.k_proj(normed).view(n, -1, head_dim)), cos, sin).transpose(0, 1)
+    return keys, attn.v_proj(normed).view(n, -1, head_dim).transpose(0, 1)
+
+
+def _packed_layer(layer, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                  segments: list[tuple[int, int]], prefix, masks: dict) -> torch.Tensor:
+    """One decoder layer over packed rows (``hidden``: (N, hidden)), as transformers computes it."""
+    attn = layer.self_attn
+    n, head_dim = hidden.shape[0], attn.head_dim
+    normed = layer.input_layernorm(hidden)
+    query = _rotate(attn.q_norm(attn.q_proj(normed).view(n, -1, head_dim)), cos, sin).transpose(0, 1)
+    keys, values = _packed_keys_values(attn, normed, cos, sin)
+    out = hidden.new_empty(n, query.shape[0], head_dim)
+    _segment_attention(attn, query, keys, values, segments, prefix, out, masks)
+    hidden = hidden + attn.o_proj(out.view(n, -1))
+    return hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+
+
+def _packed_last_layer(layer, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                       segments: list[tuple[int, int]], prefix) -> torch.Tensor:
+    """The last decoder layer at each packed row's last token only."""
+    attn = layer.self_attn
+    head_dim = attn.head_dim
+    normed = layer.input_layernorm(hidden)
+    keys, values = _packed_keys_values(attn, normed, cos, sin)
+    last = torch.tensor([end - 1 for _, end in segments], device=hidden.device)
+    query = _rotate(attn.q_norm(attn.q_proj(normed[last]).view(len(segments), -1, head_dim)), cos[last], sin[last])
+    out = hidden.new_empty(len(segments), query.shape[1], head_dim)
+    gqa = query.shape[1] != keys.shape[0]
+    for row, (start, end) in enumerate(segments):
+        k, v = keys[:, start:end], values[:, start:end]
+        if prefix is not None:
+            k, v = torch.cat([prefix[0][0], k], dim=1), torch.cat([prefix[1][0], v], dim=1)
+        # the last token sees every key of its row: no mask
+        out[row] = F.scaled_dot_product_attention(query[row][None, :, None], k[None], v[None], scale=attn.scaling,
+                                                  enable_gqa=gqa)[0, :, 0]
+    state = hidden[last] + attn.o_proj(out.view(len(segments), -1))
+    return state + layer.mlp(layer.post_attention_layernorm(state))
+
+
+@torch.inference_mode()
+def packed_pooled_states(model, input_ids: torch.Tensor, position_ids: torch.Tensor, lengths: Sequence[int],
+                         images: Sequence[VisualInput] = (), videos: Sequence[VisualInput] = (),
+                         prefix: PrefixKV | None = None) -> torch.Tensor:
+    """:func:`pooled_states` for rows packed end to end: ``input_ids`` (N,) and ``position_ids`` (3, N)
+    hold the rows one after another, ``lengths`` their lengths. Returns (rows, hidden)."""
+    lm = model.language_model
+    ids = input_ids[None]
+    hidden = lm.embed_tokens(ids)
+    visual, deepstack = _place_visuals(model, ids, hidden, images, videos)
+    cos, sin = lm.rotary_emb(hidden, position_ids[:, None])
+    hidden, cos, sin = hidden[0], cos[0, :, None], sin[0, :, None]  # (N, hidden), (N, 1, head_dim)
+    segments, masks = _segments(lengths), {}
+    *body, final = lm.layers
+    for index, layer in enumerate(body):
+        hidden = _packed_layer(layer, hidden, cos, sin, segments, prefix[index] if prefix else None, masks)
+        if visual is not None and index < len(deepstack):
+            hidden[visual[0]] = hidden[visual[0]] + deepstack[index].to(hidden.device, hidden.dtype)
+    return lm.norm(_packed_last_layer(final, hidden, cos, sin, segments, prefix[-1] if prefix else None))

@@ -64,11 +64,14 @@ def _mixed_inputs(rng, n=32):
     return items
 
 
-def test_batch_invariance_and_order(embedder, rng):
+@pytest.mark.parametrize("packing", [True, False], ids=["packed", "padded"])
+def test_batch_invariance_and_order(embedder, rng, packing):
     items = _mixed_inputs(rng)
-    alone = np.stack([embedder.embed([x])[0] for x in items])
+    # each item alone through the other forward path (packed rows vs right-padded batches)
+    other = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(packing=not packing))
+    alone = np.stack([other.embed([x])[0] for x in items])
     for size in (2, 8, 32):
-        config = EngineConfig(max_batch_items=size, token_budget=10**9, num_workers=2)
+        config = EngineConfig(max_batch_items=size, token_budget=10**9, num_workers=2, packing=packing)
         batched = Qwen3VLEmbedder(embedder.model, embedder.processor, config=config).embed(items)
         assert batched.shape == alone.shape
         assert cosine(batched, alone).min() >= 0.99999, size

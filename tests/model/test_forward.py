@@ -1,8 +1,11 @@
-"""The engine's forward pass (``Engine._pooled``: last layer at the pooled tokens only, prefix reuse,
-linear patch embedding) against transformers' own Qwen3-VL forward on the same batch."""
+"""The engine's forward pass (``Engine._pooled``: packed or right-padded rows, last layer at the pooled
+tokens only, prefix reuse, linear patch embedding) against transformers' own Qwen3-VL forward on the
+same batch."""
 
+import pytest
 import torch
 
+from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder, Qwen3VLReranker
 from qwen3vl_integrations.core.batching import collate
 from qwen3vl_integrations.core.forward import prefix_kv, use_linear_patch_embed
 from qwen3vl_integrations.core.processing import PreparedItem
@@ -23,7 +26,33 @@ def _stock_pooled(hf_model, items):
     return hidden[torch.arange(len(items)), last]
 
 
-def test_pooled_states_equal_the_full_forward_on_a_mixed_padded_batch(embedder, hf_model, rng):
+def _variant(engine, packing: bool, monkeypatch) -> tuple:
+    """The same loaded model and processor, packed or right-padded, and the list of forward paths
+    its ``_pooled`` calls have taken ("packed" / "padded")."""
+    import qwen3vl_integrations.core.engine as engine_module
+
+    variant = type(engine)(engine.model, engine.processor, config=EngineConfig(packing=packing),
+                           **({"score_weight": engine.score_weight} if isinstance(engine, Qwen3VLReranker) else {}))
+    assert variant.packing is packing
+    taken: list[str] = []
+    for name, label in (("packed_pooled_states", "packed"), ("pooled_states", "padded")):
+        def spy(*args, _real=getattr(engine_module, name), _label=label, **kwargs):
+            taken.append(_label)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(engine_module, name, spy)
+    return variant, taken
+
+
+def test_packing_is_the_cpu_default(embedder):
+    assert embedder.device.type == "cpu" and embedder.packing is True
+    assert EngineConfig().packing is None  # auto
+    assert EngineConfig.from_env({"QWEN3VL_PACKING": "auto"}).packing is None
+
+
+@pytest.mark.parametrize("packing", [True, False], ids=["packed", "padded"])
+def test_pooled_states_equal_the_full_forward_on_a_mixed_batch(embedder, hf_model, rng, packing, monkeypatch):
+    embedder, taken = _variant(embedder, packing, monkeypatch)
     frames = [random_image(rng, 64, 96)] * 4
     raw = ["short", "a much longer text " * 30, {"image": random_image(rng, 90, 200), "text": "caption"},
            {"video": frames}, {"image": random_image(rng, 64, 64), "video": frames, "text": "both kinds"}]
@@ -32,12 +61,18 @@ def test_pooled_states_equal_the_full_forward_on_a_mixed_padded_batch(embedder, 
     ours, stock = embedder._pooled(items), _stock_pooled(hf_model, items)
     assert ours.shape == stock.shape
     assert torch.allclose(ours, stock, atol=1e-4, rtol=1e-4)
-    # each row alone gives the same state (batch invariance of the right-padded, mask-free path)
+    # each row alone gives the same state (batch invariance of the packed and the right-padded paths)
     for k, item in enumerate(items):
         assert torch.allclose(embedder._pooled([item])[0], ours[k], atol=1e-4, rtol=1e-4)
+    assert set(taken) == {"packed" if packing else "padded"}
 
 
-def test_rows_continuing_a_cached_prefix_equal_full_rows(reranker, rng):
+@pytest.mark.parametrize("packing,chunk", [(True, None), (True, 3), (False, None)],
+                         ids=["packed", "packed-chunked-mask", "padded"])
+def test_rows_continuing_a_cached_prefix_equal_full_rows(reranker, hf_model, rng, packing, chunk, monkeypatch):
+    if chunk:  # long rows after a prefix attend in chunks of query rows
+        monkeypatch.setattr("qwen3vl_integrations.core.forward.MASK_CHUNK", chunk)
+    reranker, taken = _variant(reranker, packing, monkeypatch)
     query = reranker._prepare_query({"image": random_image(rng, 100, 140), "text": "q"})
     docs = ["first document", "second, longer document " * 5, {"image": random_image(rng, 64, 64)}]
     items = [reranker._prepare_pair(query, d, None, None) for d in docs]
@@ -48,7 +83,10 @@ def test_rows_continuing_a_cached_prefix_equal_full_rows(reranker, rng):
     kv = prefix_kv(reranker.model, batch["input_ids"], batch["position_ids"], images)
     offset = int(batch["position_ids"][0, 0, -1]) + 1
     rest = [PreparedItem(it.input_ids[n:], it.images[1:], it.videos, False, offset) for it in items]
-    assert torch.allclose(reranker._pooled(rest, kv), reranker._pooled(items), atol=1e-4, rtol=1e-4)
+    continued = reranker._pooled(rest, kv)
+    assert torch.allclose(continued, reranker._pooled(items), atol=1e-4, rtol=1e-4)
+    assert torch.allclose(continued, _stock_pooled(hf_model, items), atol=1e-4, rtol=1e-4)
+    assert set(taken) == {"packed" if packing else "padded"}
 
 
 def test_linear_patch_embedding_equals_the_conv3d(hf_model, embedder):
@@ -76,9 +114,8 @@ def test_linear_patch_embedding_equals_the_conv3d(hf_model, embedder):
 
 
 def test_eager_attention_gets_the_causal_mask(tiny_checkpoint, embedder, rng):
-    from qwen3vl_integrations import Qwen3VLEmbedder
-
-    eager = Qwen3VLEmbedder.from_pretrained(tiny_checkpoint, device="cpu", attn_implementation="eager")
+    # the padded path runs transformers' layers, which use the model's attention implementation
+    eager = Qwen3VLEmbedder.from_pretrained(tiny_checkpoint, device="cpu", attn_implementation="eager", packing=False)
     assert eager.model.config.text_config._attn_implementation == "eager"
     items = ["short", "a longer text " * 12, {"image": random_image(rng, 80, 120), "text": "x"}]
     ours, reference = eager.embed(items), embedder.embed(items)  # eager has no implicit causal mask

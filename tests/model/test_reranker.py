@@ -50,14 +50,16 @@ def _docs(rng):
 
 
 @pytest.mark.parametrize("query_kind", ["text", "image", "text+image"])
-def test_batched_scores_equal_one_pair_at_a_time(reranker, rng, query_kind):
+@pytest.mark.parametrize("packing", [True, False], ids=["packed", "padded"])
+def test_batched_scores_equal_one_pair_at_a_time(reranker, rng, query_kind, packing):
     img = random_image(rng, 120, 160)
     query = {"text": "q", "image": img} if query_kind == "text+image" else (
         {"image": img} if query_kind == "image" else "a query")
     docs = _docs(rng)
-    batched = reranker.score(query, docs)
+    batched = Qwen3VLReranker(reranker.model, reranker.processor, score_weight=reranker.score_weight,
+                              config=EngineConfig(packing=packing)).score(query, docs)
     single = Qwen3VLReranker(reranker.model, reranker.processor, score_weight=reranker.score_weight,
-                             config=EngineConfig(max_batch_items=1, num_workers=0))
+                             config=EngineConfig(max_batch_items=1, num_workers=0, packing=not packing))
     one_by_one = single.score(query, docs)
     assert len(batched) == len(docs)
     assert max(abs(a - b) for a, b in zip(batched, one_by_one)) <= 1e-5

@@ -534,8 +534,9 @@ def test_rerank_edge_cases(reranker, rng):
 
 def test_padding_side_invariance(embedder, reranker, rng, monkeypatch):
     """Cases 27/28: a short and a long input in one batch pool like each alone (the last real
-    token, right padding); the reranker batched (left padding) equals one pair at a time; flipping
-    the tokenizer's padding side changes nothing (the engines pad themselves)."""
+    token; packed on a CPU, right-padded elsewhere: both paths are also checked in test_forward.py);
+    the reranker batched equals one pair at a time; flipping the tokenizer's padding side changes
+    nothing (the engines lay out batches themselves)."""
     items = ["hi", "a much longer input " * 60, {"text": "img", "image": random_image(rng, 96, 64)}, "mid " * 7]
     single = alone(embedder, items)
     batched = embedder.embed(items)

@@ -79,3 +79,32 @@ def test_prepare_in_windows_keeps_input_order_with_workers():
     windows = list(prepare_in_windows(list(range(40)), lambda i, x: x * 2, num_workers=2, window=16))
     assert [len(w) for w in windows] == [8, 16, 16]
     assert [pair for w in windows for pair in w] == [(i, 2 * i) for i in range(40)]
+
+
+def test_packed_batches_count_real_tokens_and_ignore_fill():
+    lengths = [100, 95, 90, 30, 28, 10]
+    batches = plan_batches(lengths, token_budget=200, max_items=64, min_fill=0.95, packed=True)
+    assert batches == [[0, 1], [2, 3, 4, 5]]  # 195 and 158 real tokens; no padding rule
+    assert all(sum(lengths[i] for i in b) <= 200 for b in batches)
+    assert plan_batches([500, 20], 200, 64, packed=True) == [[0], [1]]  # over budget: alone
+    assert plan_batches(lengths, 10_000, 2, packed=True) == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_pack_lays_rows_end_to_end_with_their_positions():
+    from qwen3vl_integrations.core.batching import pack
+    from qwen3vl_integrations.core.processing import PreparedItem, rope_positions
+
+    from qwen3vl_integrations.core.processing import IMAGE_PAD_ID, VisualInput
+
+    image = VisualInput(torch.zeros(16, 4), (1, 4, 4), "")  # 4 merged tokens in a 2x2 grid
+    with_image = [1, IMAGE_PAD_ID, IMAGE_PAD_ID, IMAGE_PAD_ID, IMAGE_PAD_ID, 2]
+    items = [PreparedItem([5, 6, 7], [], []), PreparedItem(with_image, [image], [], position_offset=40),
+             PreparedItem([8, 9], [], [])]
+    batch, images, videos = pack(items, torch.device("cpu"))
+    assert batch["input_ids"].tolist() == [5, 6, 7, *with_image, 8, 9] and batch["lengths"] == [3, 6, 2]
+    assert batch["position_ids"].shape == (3, 11)
+    assert batch["position_ids"][:, 3:9].tolist() == (40 + rope_positions(with_image, [(1, 4, 4)], [])).tolist()
+    # text, then the image's (t, h, w) grid from the offset, then text after max(h, w) = 2 positions
+    assert batch["position_ids"][:, 3:9].tolist() == [[40, 41, 41, 41, 41, 43], [40, 41, 41, 42, 42, 43],
+                                                      [40, 41, 42, 41, 42, 43]]
+    assert batch["position_ids"][0, 9:].tolist() == [0, 1] and images == [image] and videos == []

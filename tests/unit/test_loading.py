@@ -72,6 +72,11 @@ def test_engine_config_from_env_and_validation():
         EngineConfig(num_workers=-1)
     with pytest.raises(ValueError, match="min_batch_fill"):
         EngineConfig(min_batch_fill=1.5)
+    env = {"QWEN3VL_NUM_WORKERS": "auto", "QWEN3VL_MIN_BATCH_FILL": "", "QWEN3VL_PACKING": "off"}
+    cfg = EngineConfig.from_env(env)
+    assert (cfg.num_workers, cfg.min_batch_fill, cfg.packing) == (None, None, False)
+    with pytest.raises(ValueError, match="QWEN3VL_TRUNCATE='maybe' is not a boolean"):
+        EngineConfig.from_env({"QWEN3VL_TRUNCATE": "maybe"})  # not silently False
 
 
 def test_remote_media_detection():
