@@ -17,7 +17,8 @@ IMAGE_FACTOR = 32
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 #: value types of the fields whose default is ``None`` (``auto`` in the environment)
-_OPTIONAL_KINDS = {"max_length": int, "num_workers": int, "min_batch_fill": float, "packing": bool}
+_OPTIONAL_KINDS = {"max_length": int, "num_workers": int, "min_batch_fill": float, "packing": bool,
+                   "vision_patch_budget": int}
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class EngineConfig:
     #: run each batch as its rows laid end to end in one sequence (no padding; attention row by row)
     #: instead of a padded batch. ``None`` = auto: on a CPU, where a padded batch buys no parallelism
     packing: bool | None = None
+    #: most vision patches per vision-tower call; a batch's images or videos are encoded in groups
+    #: under it (a single larger one alone). ``None`` = auto: 8192 on a CPU (measured about 5 % faster
+    #: than whole batches), no cap on an accelerator
+    vision_patch_budget: int | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +71,8 @@ class EngineConfig:
             raise ValueError(f"fps must be positive, got {self.fps}")
         if self.min_batch_fill is not None and not 0.0 <= self.min_batch_fill <= 1.0:
             raise ValueError(f"min_batch_fill must be within [0, 1], got {self.min_batch_fill}")
+        if self.vision_patch_budget is not None and self.vision_patch_budget <= 0:
+            raise ValueError(f"vision_patch_budget must be positive, got {self.vision_patch_budget}")
         if self.num_workers is not None and self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 

@@ -150,13 +150,32 @@ class Engine:
             return 2
         return max(0, min(2, (os.cpu_count() or 1) - torch.get_num_threads()))
 
-    @torch.inference_mode()
+    @property
+    def vision_patch_budget(self) -> int | None:
+        """``EngineConfig.vision_patch_budget``, or its device default (8192 on CPU, no cap elsewhere)."""
+        if self.config.vision_patch_budget is not None:
+            return self.config.vision_patch_budget
+        return 8192 if self.device.type == "cpu" else None
+
     def _encode_visuals(self, visuals: list[VisualInput], kind: str) -> None:
-        """Run the vision tower on the visuals not encoded yet (one call per kind) and keep each
-        visual's features on it; a visual is encoded independently of the others in the call."""
-        todo = [v for v in visuals if v.features is None]
-        if not todo:
-            return
+        """Run the vision tower on the visuals not encoded yet, in groups of at most
+        :attr:`vision_patch_budget` patches, and keep each visual's features on it; a visual is
+        encoded independently of the others in its group."""
+        budget = self.vision_patch_budget
+        group: list[VisualInput] = []
+        patches = 0
+        for visual in (v for v in visuals if v.features is None):
+            size = int(visual.pixel_values.shape[0])
+            if group and budget is not None and patches + size > budget:
+                self._encode_group(group, kind)
+                group, patches = [], 0
+            group.append(visual)
+            patches += size
+        if group:
+            self._encode_group(group, kind)
+
+    @torch.inference_mode()
+    def _encode_group(self, todo: list[VisualInput], kind: str) -> None:
         pixels = to_device(torch.cat([v.pixel_values for v in todo]), self.device)
         grid = to_device(torch.tensor([v.grid_thw for v in todo], dtype=torch.long), self.device)
         encode = self.model.get_image_features if kind == "image" else self.model.get_video_features

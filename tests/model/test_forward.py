@@ -120,3 +120,25 @@ def test_eager_attention_gets_the_causal_mask(tiny_checkpoint, embedder, rng):
     items = ["short", "a longer text " * 12, {"image": random_image(rng, 80, 120), "text": "x"}]
     ours, reference = eager.embed(items), embedder.embed(items)  # eager has no implicit causal mask
     assert float((ours * reference).sum(1).min()) >= 0.99999
+
+
+def test_vision_tower_runs_in_groups_under_the_patch_budget(embedder, rng, monkeypatch):
+    assert embedder.vision_patch_budget == 8192  # CPU default
+    raw = [{"image": random_image(rng, 64 + 32 * k, 96)} for k in range(5)]
+    whole = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(vision_patch_budget=10**9))
+    grouped = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(vision_patch_budget=100))
+    sizes = [int(v.pixel_values.shape[0]) for x in raw for v in grouped.prepare(x).images]
+    assert all(s < 100 for s in sizes) and sum(sizes) > 200  # several groups needed
+    calls: list[int] = []
+    real = embedder.model.get_image_features
+
+    def spy(pixels, grid, **kwargs):
+        calls.append(int(pixels.shape[0]))
+        return real(pixels, grid, **kwargs)
+
+    monkeypatch.setattr(embedder.model, "get_image_features", spy)
+    reference = whole.embed(raw)
+    assert calls == [sum(sizes)]  # one call for the whole batch
+    calls.clear()
+    assert float((grouped.embed(raw) * reference).sum(1).min()) >= 0.99999
+    assert len(calls) > 1 and max(calls) <= 100 and sum(calls) == sum(sizes)

@@ -75,6 +75,9 @@ def test_engine_config_from_env_and_validation():
     env = {"QWEN3VL_NUM_WORKERS": "auto", "QWEN3VL_MIN_BATCH_FILL": "", "QWEN3VL_PACKING": "off"}
     cfg = EngineConfig.from_env(env)
     assert (cfg.num_workers, cfg.min_batch_fill, cfg.packing) == (None, None, False)
+    with pytest.raises(ValueError, match="vision_patch_budget"):
+        EngineConfig(vision_patch_budget=0)
+    assert EngineConfig.from_env({"QWEN3VL_VISION_PATCH_BUDGET": "4096"}).vision_patch_budget == 4096
     with pytest.raises(ValueError, match="QWEN3VL_TRUNCATE='maybe' is not a boolean"):
         EngineConfig.from_env({"QWEN3VL_TRUNCATE": "maybe"})  # not silently False
 
