@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Sequence, TypeVar
 import torch
 
 from .errors import BackendError, Qwen3VLError
-from .processing import PreparedItem, VisualInput, rope_positions
+from .processing import PreparedItem, VisualInput
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ def collate(items: Sequence[PreparedItem], pad_id: int, padding_side: str,
         cols = slice(width - n, width) if padding_side == "left" else slice(0, n)
         input_ids[r, cols] = torch.tensor(item.input_ids, dtype=torch.long)
         attention_mask[r, cols] = 1
-        position_ids[:, r, cols] = item.position_offset + rope_positions(
-            item.input_ids, [v.grid_thw for v in item.images], [v.grid_thw for v in item.videos])
+        position_ids[:, r, cols] = item.positions()
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
     images = [v for it in items for v in it.images]
     videos = [v for it in items for v in it.videos]
@@ -73,8 +72,7 @@ def pack(items: Sequence[PreparedItem], device: torch.device) -> tuple[dict, lis
     """Lay the items' ids and M-RoPE position ids end to end (``input_ids`` (N,), ``position_ids``
     (3, N), ``lengths``); return them with the items' images and videos in sequence order."""
     input_ids = torch.tensor([t for it in items for t in it.input_ids], dtype=torch.long)
-    position_ids = torch.cat([it.position_offset + rope_positions(
-        it.input_ids, [v.grid_thw for v in it.images], [v.grid_thw for v in it.videos]) for it in items], dim=1)
+    position_ids = torch.cat([it.positions() for it in items], dim=1)
     batch = {"input_ids": to_device(input_ids, device), "position_ids": to_device(position_ids, device),
              "lengths": [len(it) for it in items]}
     return batch, [v for it in items for v in it.images], [v for it in items for v in it.videos]

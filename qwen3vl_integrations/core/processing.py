@@ -62,6 +62,11 @@ class PreparedItem:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def positions(self) -> torch.Tensor:
+        """M-RoPE position ids (3, len) of this item, starting at ``position_offset``."""
+        return self.position_offset + rope_positions(
+            self.input_ids, [v.grid_thw for v in self.images], [v.grid_thw for v in self.videos])
+
 
 def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
     from qwen_vl_utils.vision_process import smart_resize
