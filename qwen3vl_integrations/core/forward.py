@@ -1,4 +1,4 @@
-"""The engine's forward pass over right-padded batches, returning only what the engine uses.
+"""The engine's forward pass over right-padded or packed batches, returning only what the engine uses.
 
 Both heads read one hidden state per row: the final state at the row's last real token. So the
 language model's last decoder layer runs its key/value projections for every token (the pooled token
