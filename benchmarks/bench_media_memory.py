@@ -99,7 +99,7 @@ def _run_child(case: str, path: str, max_frames: int) -> dict:
     import torch  # noqa: F401
 
     from qwen3vl_integrations.core.errors import MediaError
-    from qwen3vl_integrations.core.media import load_image, read_video
+    from qwen3vl_integrations.media import load_image, read_video
 
     baseline = _status_kb("VmRSS")
     try:

@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
-from .errors import BackendError, Qwen3VLError
+from ..errors import BackendError, Qwen3VLError
 from .processing import PreparedItem, VisualInput
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ import torch
 
 from .config import DEFAULT_EMBED_INSTRUCTION, EngineConfig
 from .engine import Engine, check_errors_mode
-from .errors import ItemError, NonFiniteOutputError
+from ..errors import ItemError, NonFiniteOutputError
 from .inputs import coerce_input, coerce_inputs
-from .media import MediaPolicy
+from ..media import MediaPolicy
 from .outputs import PRECISIONS, check_dim, postprocess
 from .processing import PreparedItem, SUFFIX_LEN
 from .prompts import render_content, render_embedder_prompt

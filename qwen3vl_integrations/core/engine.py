@@ -11,11 +11,11 @@ import torch
 
 from .batching import collate, pack, plan_batches, prepare_in_windows, run_with_oom_split, to_device
 from .config import EngineConfig
-from .errors import ItemError, Qwen3VLError
+from ..errors import ItemError, Qwen3VLError
 from .forward import PrefixKV, packed_pooled_states, pooled_states
 from .inputs import MultimodalInput, has_remote_media
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, resolve_checkpoint
-from .media import DEFAULT_POLICY, MediaPolicy
+from ..media import DEFAULT_POLICY, MediaPolicy
 from .processing import PreparedItem, Preprocessor, VisualInput
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import EmptyInputError, UnsupportedInputError
+from ..errors import EmptyInputError, UnsupportedInputError
 
 __all__ = ["MultimodalInput", "coerce_input", "coerce_inputs", "is_frame_list", "has_remote_media"]
 

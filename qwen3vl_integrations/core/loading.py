@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 

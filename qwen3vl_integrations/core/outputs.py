@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NonFiniteOutputError
+from ..errors import NonFiniteOutputError
 
 logger = logging.getLogger(__name__)
 

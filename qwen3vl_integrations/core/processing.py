@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 
 from .config import EngineConfig
-from .errors import (EmptyInputError, InputError, InputTooLongError, MediaDecodeError, Qwen3VLError,
+from ..errors import (EmptyInputError, InputError, InputTooLongError, MediaDecodeError, Qwen3VLError,
                      UnsupportedMediaError)
 from .inputs import MultimodalInput, is_frame_list
-from .media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
+from ..media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
 from .prompts import expand_image, expand_video
 
 __all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "SPECIAL_IDS"]

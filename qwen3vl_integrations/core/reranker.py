@@ -9,10 +9,10 @@ import torch
 
 from .config import DEFAULT_RERANK_INSTRUCTION, EngineConfig
 from .engine import Engine, check_errors_mode
-from .errors import ItemError, NonFiniteOutputError, Qwen3VLError
+from ..errors import ItemError, NonFiniteOutputError, Qwen3VLError
 from .inputs import MultimodalInput, coerce_input, coerce_inputs
 from .loading import read_head_rows
-from .media import MediaPolicy
+from ..media import MediaPolicy
 from .outputs import RerankResult
 from .forward import prefix_kv
 from .processing import PreparedItem, VisualInput

@@ -29,7 +29,7 @@ from qwen3vl_integrations import (
     UnsupportedInputError,
     UnsupportedMediaError,
 )
-from qwen3vl_integrations.core.media_policy import DEFAULT_POLICY, MediaPolicy
+from qwen3vl_integrations.media.policy import DEFAULT_POLICY, MediaPolicy
 from tests.conftest import cosine, random_image
 from tests.unit.conftest import MediaServer, png_bytes, write_audio_only, write_video
 

@@ -18,7 +18,7 @@ from qwen3vl_integrations.core.errors import (
     MediaTimeoutError,
     MediaTooLargeError,
 )
-from qwen3vl_integrations.core.media import MediaPolicy, load_image, read_video
+from qwen3vl_integrations.media import MediaPolicy, load_image, read_video
 
 from .conftest import png_bytes
 
@@ -308,7 +308,7 @@ def test_malformed_urls(url, connection_spy):
 def test_check_address_unwraps_embedded_ipv4():
     from ipaddress import ip_address
 
-    from qwen3vl_integrations.core.http_fetch import check_address
+    from qwen3vl_integrations.media.http import check_address
 
     check_address(ip_address("64:ff9b::5db8:d822"), MediaPolicy())  # NAT64 of a public address: fine
     check_address(ip_address("::ffff:93.184.216.34"), MediaPolicy())

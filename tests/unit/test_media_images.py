@@ -26,7 +26,7 @@ from qwen3vl_integrations.core.errors import (
     MediaTooLargeError,
     UnsupportedMediaError,
 )
-from qwen3vl_integrations.core.media import DEFAULT_POLICY, MediaPolicy, is_video_source, load_image
+from qwen3vl_integrations.media import DEFAULT_POLICY, MediaPolicy, is_video_source, load_image
 
 from .conftest import png_bytes
 
@@ -227,7 +227,7 @@ def test_bomb_does_not_allocate_pixels(tmp_path):
     bomb.write_bytes(declared_png(30000, 30000))
     script = textwrap.dedent(f"""
         import resource
-        from qwen3vl_integrations.core.media import load_image
+        from qwen3vl_integrations.media import load_image
         from qwen3vl_integrations.core.errors import MediaTooLargeError
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:

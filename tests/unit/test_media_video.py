@@ -17,7 +17,7 @@ from qwen3vl_integrations.core.errors import (
     MediaTimeoutError,
     MediaTooLargeError,
 )
-from qwen3vl_integrations.core.media import MediaPolicy, VideoClip, read_video
+from qwen3vl_integrations.media import MediaPolicy, VideoClip, read_video
 
 from .conftest import decode_all_frames, write_audio_only, write_video
 
@@ -80,7 +80,7 @@ def test_other_containers_match_full_decode(make_video, name, codec, options):
 
 
 def test_seeking_decodes_only_the_needed_gops(make_video, monkeypatch):
-    from qwen3vl_integrations.core import video_decode
+    from qwen3vl_integrations.media import video_decode
 
     path = make_video("sparse.mp4", frames=400, fps=25, options={"g": "25", "keyint_min": "25", "sc_threshold": "0"})
     ticks = []

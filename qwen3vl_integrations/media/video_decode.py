@@ -21,8 +21,8 @@ import bisect
 import logging
 import time
 
-from .errors import MediaDecodeError, MediaTimeoutError, MediaTooLargeError
-from .media_policy import MediaPolicy
+from ..errors import MediaDecodeError, MediaTimeoutError, MediaTooLargeError
+from .policy import MediaPolicy
 
 __all__ = ["Budget", "check_deadline", "sample_frames", "SEEKABLE_FORMATS"]
 

@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from .errors import MediaDecodeError, MediaFetchError, MediaPolicyError, MediaTimeoutError, MediaTooLargeError
-from .media_policy import METADATA_ADDRESSES, MediaPolicy
+from ..errors import MediaDecodeError, MediaFetchError, MediaPolicyError, MediaTimeoutError, MediaTooLargeError
+from .policy import METADATA_ADDRESSES, MediaPolicy
 
 __all__ = ["fetch_url", "check_url", "check_address", "parse_numeric_host"]
 

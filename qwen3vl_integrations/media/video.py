@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import InputError, MediaDecodeError, MediaTimeoutError, MediaTooLargeError
+from ..errors import InputError, MediaDecodeError, MediaTimeoutError, MediaTooLargeError
 from .fetch import OpenedMedia, open_media
-from .media_policy import DEFAULT_POLICY, MediaPolicy
+from .policy import DEFAULT_POLICY, MediaPolicy
 from .video_decode import Budget, check_deadline, sample_frames
 
 if TYPE_CHECKING:  # torch is imported lazily: image-only callers never pay for it

@@ -1,7 +1,7 @@
 """Turn a media *source* into bytes or an open file, under a MediaPolicy.
 
 Sources: local paths (``str`` or ``pathlib.Path``), ``file://`` URIs, ``http(s)://`` URLs (see
-``http_fetch``), ``data:`` URIs, bare base64 strings, bytes-like objects and binary file-likes.
+``http``), ``data:`` URIs, bare base64 strings, bytes-like objects and binary file-likes.
 Decoders never see a URL or a caller-supplied path string: they get bytes or a file object that
 this module opened after the policy allowed it.
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from .errors import EmptyInputError, MediaDecodeError, MediaFetchError, MediaPolicyError, MediaTooLargeError, UnsupportedInputError
-from .media_policy import MediaPolicy
+from ..errors import EmptyInputError, MediaDecodeError, MediaFetchError, MediaPolicyError, MediaTooLargeError, UnsupportedInputError
+from .policy import MediaPolicy
 
 __all__ = ["OpenedMedia", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
 
@@ -137,7 +137,7 @@ def _open_string(source: str, policy: MediaPolicy, kind: str) -> OpenedMedia:
 
 
 def _open_url(url: str, policy: MediaPolicy, kind: str) -> OpenedMedia:
-    from .http_fetch import fetch_url
+    from .http import fetch_url
 
     sink: BinaryIO = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) if kind == "video" else io.BytesIO()
     try:

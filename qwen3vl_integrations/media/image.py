@@ -1,8 +1,8 @@
-"""MediaPolicy and bounded, policy-checked loading of images and videos.
+"""Image loading under a MediaPolicy: header checks before pixels, forced decoding, EXIF, colour modes.
 
 ``load_image`` returns a fully decoded RGB ``PIL.Image``; ``read_video`` returns a ``VideoClip``
 of the frames the model contract samples. Where the bytes come from (paths, URLs, data URIs ...)
-is ``fetch`` / ``http_fetch``; video decoding is ``video``. This module holds the image rules:
+is ``fetch`` / ``http``; video decoding is ``video``. This module holds the image rules:
 
 - The pixel ceiling (``policy.max_image_pixels``) is checked from the header, before any pixel is
   decoded; PIL's own ``DecompressionBombError`` is reported as ``MediaTooLargeError`` too.
@@ -28,22 +28,12 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import MediaDecodeError, MediaTooLargeError, UnsupportedMediaError
+from ..errors import MediaDecodeError, MediaTooLargeError, UnsupportedMediaError
 from .fetch import read_media_bytes, source_scheme
-from .media_policy import DEFAULT_IMAGE_FORMATS, DEFAULT_POLICY, MediaPolicy
-from .video import VIDEO_EXTENSIONS, VideoClip, is_video_bytes, read_video
+from .policy import DEFAULT_IMAGE_FORMATS, DEFAULT_POLICY, MediaPolicy
+from .video import VIDEO_EXTENSIONS, is_video_bytes
 
-__all__ = [
-    "MediaPolicy",
-    "DEFAULT_POLICY",
-    "DEFAULT_IMAGE_FORMATS",
-    "VideoClip",
-    "VIDEO_EXTENSIONS",
-    "MAX_ASPECT_RATIO",
-    "load_image",
-    "read_video",
-    "is_video_source",
-]
+__all__ = ["MAX_ASPECT_RATIO", "load_image", "decode_image_bytes", "to_rgb", "is_video_source"]
 
 logger = logging.getLogger(__name__)
 
