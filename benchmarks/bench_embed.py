@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import baseline_hidden, build_corpus, checkpoint, stock_model  # noqa: E402
+from _corpus import baseline_hidden, build_corpus, checkpoint, stock_model
 
-from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder  # noqa: E402
+from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder
 
 
 def baseline_embed(emb: Qwen3VLEmbedder, stock, inputs: list) -> np.ndarray:

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import _image, _mp4, _text, baseline_hidden, checkpoint, stock_model  # noqa: E402
+from _corpus import _image, _mp4, _text, baseline_hidden, checkpoint, stock_model
 
-from qwen3vl_integrations import Qwen3VLReranker  # noqa: E402
-from qwen3vl_integrations.core.processing import PreparedItem  # noqa: E402
+from qwen3vl_integrations import Qwen3VLReranker
+from qwen3vl_integrations.core.processing import PreparedItem
 
 
 def workload(folder: Path, n_queries: int, seed: int = 0):

@@ -48,7 +48,7 @@ class Qwen3VLError(Exception):
         self.index = index
         self.param = param if param is not None else (f"input[{index}]" if index is not None else None)
 
-    def at(self, index: int, param: str | None = None) -> "Qwen3VLError":
+    def at(self, index: int, param: str | None = None) -> Qwen3VLError:
         """Return a copy of this error attributed to item ``index`` (message prefixed with it)."""
         prefix = param or f"input[{index}]"
         message = self.message if self.message.startswith(prefix) else f"{prefix}: {self.message}"

@@ -9,7 +9,12 @@ import sys
 
 from qwen3vl_integrations import DimensionMismatchError, StoreLockedError
 from qwen3vl_integrations.milvus import (
-    CollectionMismatchError, MilvusStore, MultimodalIndex, StoreError, collection_info)
+    CollectionMismatchError,
+    MilvusStore,
+    MultimodalIndex,
+    StoreError,
+    collection_info,
+)
 
 from .models import DEFAULT_MODEL, DEFAULT_RERANKER, TINY_RANDOM, CliError, load_embedder, load_reranker, warn_random
 from .output import format_hits, format_info, format_report
@@ -38,7 +43,7 @@ def run(args) -> int:
         return 0
     except KeyboardInterrupt:
         return _fail("interrupted; rows written so far are kept, run the same command again to resume", 130)
-    except Exception as exc:  # noqa: BLE001 - Milvus errors and the unexpected: one line unless -v
+    except Exception as exc:
         if type(exc).__module__.startswith("pymilvus"):
             return _fail(f"Milvus refused the request: {getattr(exc, 'message', exc)}", EXIT_FAILED)
         if logger.isEnabledFor(logging.INFO):

@@ -1,12 +1,12 @@
 """The model core: inputs, media, prompts, batching, model, outputs (imports no framework)."""
 
+from ..errors import *  # noqa: F403
+from ..errors import __all__ as _errors_all
+from ..media import DEFAULT_POLICY, MediaPolicy
 from ._optional import require as optional_import
 from .config import EngineConfig
 from .embedder import DEFAULT_QUERY_INSTRUCTION, Qwen3VLEmbedder
-from ..errors import *  # noqa: F401,F403
-from ..errors import __all__ as _errors_all
 from .inputs import MultimodalInput
-from ..media import DEFAULT_POLICY, MediaPolicy
 from .outputs import PRECISIONS, RerankResult
 from .reranker import Qwen3VLReranker
 

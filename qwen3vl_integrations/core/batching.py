@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -97,7 +98,7 @@ def run_with_oom_split(indices: list[int], run: Callable[[list[int]], list[R]],
     An item that does not fit alone is reported through ``on_item_error``."""
     try:
         return dict(zip(indices, run(indices)))
-    except Exception as exc:  # noqa: BLE001 - only OOM is handled here
+    except Exception as exc:
         if not _is_oom(exc):
             raise
         if torch.cuda.is_available():

@@ -76,11 +76,11 @@ class EngineConfig:
         if self.num_workers is not None and self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 
-    def replace(self, **changes) -> "EngineConfig":
+    def replace(self, **changes) -> EngineConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: dict | None = None, **overrides) -> "EngineConfig":
+    def from_env(cls, environ: dict | None = None, **overrides) -> EngineConfig:
         """Read ``QWEN3VL_<FIELD>`` variables (e.g. ``QWEN3VL_MAX_FRAMES=32``); overrides win."""
         env = os.environ if environ is None else environ
         values: dict = {}

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import ItemError, NonFiniteOutputError
+from ..media import MediaPolicy
 from .config import DEFAULT_EMBED_INSTRUCTION, EngineConfig
 from .engine import Engine, check_errors_mode
-from ..errors import ItemError, NonFiniteOutputError
 from .inputs import coerce_input, coerce_inputs
-from ..media import MediaPolicy
 from .outputs import PRECISIONS, check_dim, postprocess
-from .processing import PreparedItem, SUFFIX_LEN
+from .processing import SUFFIX_LEN, PreparedItem
 from .prompts import render_content, render_embedder_prompt
 
 __all__ = ["Qwen3VLEmbedder", "DEFAULT_QUERY_INSTRUCTION"]
@@ -45,7 +45,7 @@ class Qwen3VLEmbedder(Engine):
                         attn_implementation: str | None = None, revision: str | None = None,
                         config: EngineConfig | None = None, policy: MediaPolicy | None = None, dim: int | None = None,
                         query_instruction: str = DEFAULT_QUERY_INSTRUCTION, document_instruction: str | None = None,
-                        **config_overrides) -> "Qwen3VLEmbedder":
+                        **config_overrides) -> Qwen3VLEmbedder:
         """Load a checkpoint (local directory or hub id). ``device=None`` picks CUDA/bf16 when present,
         else CPU/float32. Extra keyword arguments set EngineConfig fields (``max_frames=32``...)."""
         _, kwargs, backbone, processor = cls._load(

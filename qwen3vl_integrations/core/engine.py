@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
+from ..errors import ItemError, Qwen3VLError
+from ..media import DEFAULT_POLICY, MediaPolicy
 from .batching import collate, pack, plan_batches, prepare_in_windows, run_with_oom_split, to_device
 from .config import EngineConfig
-from ..errors import ItemError, Qwen3VLError
 from .forward import PrefixKV, packed_pooled_states, pooled_states
 from .inputs import MultimodalInput, has_remote_media
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, resolve_checkpoint
-from ..media import DEFAULT_POLICY, MediaPolicy
 from .processing import PreparedItem, Preprocessor, VisualInput
 
 logger = logging.getLogger(__name__)
@@ -119,10 +119,13 @@ class Engine:
             lengths = [len(p) for _, p in good]
             for batch in plan_batches(lengths, self.config.token_budget, self.config.max_batch_items, self.min_batch_fill,
                                       packed=self.packing):
-                def run(sub: list[int]) -> list:
+                def run(sub: list[int], good=good) -> list:
                     return list(forward([good[k][1] for k in sub]))
 
-                for k, value in run_with_oom_split(batch, run, lambda k, e: record_error(good[k][0], e)).items():
+                def on_error(k: int, exc: Qwen3VLError, good=good) -> None:
+                    record_error(good[k][0], exc)
+
+                for k, value in run_with_oom_split(batch, run, on_error).items():
                     results[good[k][0]] = value
                 if progress is not None:
                     progress.update(len(batch))

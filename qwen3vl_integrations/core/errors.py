@@ -1,4 +1,4 @@
 """The package's typed errors, at their historical import path (defined in ``qwen3vl_integrations.errors``)."""
 
-from ..errors import *  # noqa: F401,F403
+from ..errors import *  # noqa: F403
 from ..errors import __all__  # noqa: F401

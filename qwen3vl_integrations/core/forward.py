@@ -16,7 +16,7 @@ term, a linear map of the flattened patch; :func:`use_linear_patch_embed` runs i
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

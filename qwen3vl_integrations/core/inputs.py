@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import EmptyInputError, UnsupportedInputError
 
@@ -35,7 +36,7 @@ class MultimodalInput:
     max_frames: int | None = None
 
     @classmethod
-    def of(cls, text=None, image=None, video=None, instruction=None, fps=None, max_frames=None) -> "MultimodalInput":
+    def of(cls, text=None, image=None, video=None, instruction=None, fps=None, max_frames=None) -> MultimodalInput:
         """Build from reference-style arguments (each one item or a list)."""
         return cls(
             texts=tuple(_as_list(text)),
@@ -83,7 +84,7 @@ def has_remote_media(item) -> bool:
     """Whether an input (any accepted form; one that does not coerce counts as local) names an http(s) media URL."""
     try:
         item = coerce_input(item)
-    except Exception:  # noqa: BLE001 - the engine reports bad items itself
+    except Exception:
         return False
     sources = list(item.images)
     for video in item.videos:

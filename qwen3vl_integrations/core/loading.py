@@ -60,7 +60,7 @@ def resolve_checkpoint(model: str | os.PathLike, revision: str | None = None) ->
             str(model), revision=revision,
             allow_patterns=["*.json", "*.safetensors", "*.txt", "*.jinja", "*.model"],
         )
-    except Exception as exc:  # noqa: BLE001 - any hub failure means the same to the caller
+    except Exception as exc:
         raise ModelLoadError(
             f"could not download {model!r} from the Hugging Face hub ({type(exc).__name__}). "
             "Pass a local checkpoint directory instead, or build a random test checkpoint with "

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .config import EngineConfig
-from ..errors import (EmptyInputError, InputError, InputTooLongError, MediaDecodeError, Qwen3VLError,
-                     UnsupportedMediaError)
-from .inputs import MultimodalInput, is_frame_list
+from ..errors import (
+    EmptyInputError,
+    InputError,
+    InputTooLongError,
+    MediaDecodeError,
+    Qwen3VLError,
+    UnsupportedMediaError,
+)
 from ..media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
+from .config import EngineConfig
+from .inputs import MultimodalInput, is_frame_list
 from .prompts import expand_image, expand_video
 
 __all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "SPECIAL_IDS"]

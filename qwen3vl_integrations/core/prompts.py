@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import DEFAULT_EMBED_INSTRUCTION, DEFAULT_RERANK_INSTRUCTION
 from .inputs import MultimodalInput

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+from ..errors import ItemError, NonFiniteOutputError, Qwen3VLError
+from ..media import MediaPolicy
 from .config import DEFAULT_RERANK_INSTRUCTION, EngineConfig
 from .engine import Engine, check_errors_mode
-from ..errors import ItemError, NonFiniteOutputError, Qwen3VLError
+from .forward import prefix_kv
 from .inputs import MultimodalInput, coerce_input, coerce_inputs
 from .loading import read_head_rows
-from ..media import MediaPolicy
 from .outputs import RerankResult
-from .forward import prefix_kv
 from .processing import PreparedItem, VisualInput
 from .prompts import render_content, render_reranker_prompt
 
@@ -66,7 +67,7 @@ class Qwen3VLReranker(Engine):
     def from_pretrained(cls, model: str | os.PathLike = "Qwen/Qwen3-VL-Reranker-2B", *, device=None, dtype=None,
                         attn_implementation: str | None = None, revision: str | None = None,
                         config: EngineConfig | None = None, policy: MediaPolicy | None = None,
-                        **config_overrides) -> "Qwen3VLReranker":
+                        **config_overrides) -> Qwen3VLReranker:
         path, kwargs, backbone, processor = cls._load(
             model, device=device, dtype=dtype, attn_implementation=attn_implementation, revision=revision,
             config=config, policy=policy, **config_overrides)
@@ -74,7 +75,7 @@ class Qwen3VLReranker(Engine):
         return cls(backbone, processor, score_weight=yes - no, **kwargs)
 
     @classmethod
-    def from_model(cls, model, processor, **kwargs) -> "Qwen3VLReranker":
+    def from_model(cls, model, processor, **kwargs) -> Qwen3VLReranker:
         """Build from a loaded ``Qwen3VLForConditionalGeneration`` (its backbone and two head rows)."""
         head = model.lm_head.weight.detach()
         return cls(model.model, processor, score_weight=(head[YES_ID] - head[NO_ID]).float(), **kwargs)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -53,7 +54,7 @@ class Qwen3VLEmbeddings(BaseModel, Embeddings):
         return value
 
     @model_validator(mode="after")
-    def _load_embedder(self) -> "Qwen3VLEmbeddings":
+    def _load_embedder(self) -> Qwen3VLEmbeddings:
         if self.embedder is None:
             if not self.model:
                 raise ValueError("pass model= (a hub id or local path) or embedder= (a loaded Qwen3VLEmbedder)")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -89,7 +90,7 @@ class Qwen3VLRerank(BaseDocumentCompressor):
     base64_page_content: bool = Field(default=True, description="Read a base64 image page_content as an image.")
 
     @model_validator(mode="after")
-    def _load_reranker(self) -> "Qwen3VLRerank":
+    def _load_reranker(self) -> Qwen3VLRerank:
         if self.reranker is None:
             if not self.model:
                 raise ValueError("pass model= (a hub id or local path) or reranker= (a loaded Qwen3VLReranker)")

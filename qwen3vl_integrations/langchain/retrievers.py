@@ -42,7 +42,7 @@ class Qwen3VLMediaRetriever(BaseRetriever):
                                           description="Extra arguments of similarity_search_by_vector (filters).")
 
     @model_validator(mode="after")
-    def _resolve_embeddings(self) -> "Qwen3VLMediaRetriever":
+    def _resolve_embeddings(self) -> Qwen3VLMediaRetriever:
         if self.embeddings is None:
             own = getattr(self.vectorstore, "embeddings", None)
             if not isinstance(own, Qwen3VLEmbeddings):

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from ..errors import EmptyInputError, MediaDecodeError, MediaFetchError, MediaPolicyError, MediaTooLargeError, UnsupportedInputError
+from ..errors import (
+    EmptyInputError,
+    MediaDecodeError,
+    MediaFetchError,
+    MediaPolicyError,
+    MediaTooLargeError,
+    UnsupportedInputError,
+)
 from .policy import MediaPolicy
 
 __all__ = ["OpenedMedia", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
@@ -57,7 +64,7 @@ class OpenedMedia:
     def close(self) -> None:
         self.stream.close()
 
-    def __enter__(self) -> "OpenedMedia":
+    def __enter__(self) -> OpenedMedia:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -315,7 +315,7 @@ def _fetch_once(target: Target, policy: MediaPolicy, sink, max_bytes: int, deadl
         return False, content_type
     except (MediaPolicyError, MediaFetchError, MediaTooLargeError, MediaDecodeError, MediaTimeoutError):
         raise
-    except Exception as exc:  # noqa: BLE001 - socket/TLS/HTTP protocol errors
+    except Exception as exc:
         if watchdog.fired or time.monotonic() >= deadline or isinstance(exc, TimeoutError):
             budget = "fetch_timeout" if watchdog.fired or time.monotonic() >= deadline else "read_timeout"
             raise MediaTimeoutError(f"{where}: download exceeded the {budget}") from None

@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaDecodeError, MediaTooLargeError, UnsupportedMediaError
 from .fetch import read_media_bytes, source_scheme
-from .policy import DEFAULT_IMAGE_FORMATS, DEFAULT_POLICY, MediaPolicy
+from .policy import DEFAULT_POLICY, MediaPolicy
 from .video import VIDEO_EXTENSIONS, is_video_bytes
 
 __all__ = ["MAX_ASPECT_RATIO", "load_image", "decode_image_bytes", "to_rgb", "is_video_source"]
@@ -71,7 +71,7 @@ def decode_image_bytes(data: bytes, policy: MediaPolicy = DEFAULT_POLICY, *, lab
         raise MediaTooLargeError(f"{label} declares too many pixels (over PIL's decompression-bomb limit of {limit})") from None
     except UnidentifiedImageError:
         raise MediaDecodeError(f"{label} is not a recognised image (allowed formats: {', '.join(policy.image_formats)})") from None
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a decode error
+    except Exception as exc:
         raise MediaDecodeError(f"{label} header cannot be parsed ({type(exc).__name__})") from None
     _check_dimensions(image.size, policy, label)
     _force_load(image, label)
@@ -100,7 +100,7 @@ def _force_load(image: Image.Image, label: str) -> None:
         raise MediaTooLargeError(f"{label} declares too many pixels (over PIL's decompression-bomb limit)") from None
     except MemoryError:
         raise MediaTooLargeError(f"{label} is too large to decode in memory") from None
-    except Exception as exc:  # noqa: BLE001 - truncated data, zlib/struct errors, plugin bugs
+    except Exception as exc:
         raise MediaDecodeError(f"{label} data is truncated or corrupt ({type(exc).__name__}: {exc})") from None
 
 
@@ -166,14 +166,14 @@ def _finish(image: Image.Image) -> Image.Image:
 def _apply_exif_orientation(image: Image.Image) -> Image.Image:
     try:
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not make the image unusable
+    except Exception:
         logger.debug("ignoring unreadable EXIF block", exc_info=True)
         return image
     if orientation not in (2, 3, 4, 5, 6, 7, 8):
         return image
     try:
         return ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.debug("could not apply EXIF orientation %s", orientation, exc_info=True)
         return image
 

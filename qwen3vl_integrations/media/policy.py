@@ -137,12 +137,12 @@ class MediaPolicy:
         if self.max_video_frames < 2:
             raise ValueError(f"max_video_frames must be >= 2, got {self.max_video_frames}")
 
-    def replace(self, **changes) -> "MediaPolicy":
+    def replace(self, **changes) -> MediaPolicy:
         """A copy with some fields changed (the policy itself is immutable)."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def for_server(cls, **changes) -> "MediaPolicy":
+    def for_server(cls, **changes) -> MediaPolicy:
         """The locked-down policy of a network-facing deployment: no local files, public URLs only."""
         return cls(**{"allow_local_paths": False, **changes})
 

@@ -139,10 +139,11 @@ def _open_container(opened: OpenedMedia, policy: MediaPolicy, deadline: float):
     options = {"protocol_whitelist": _NO_PROTOCOLS, "format_whitelist": ",".join(policy.video_formats)}
     try:
         return av.open(opened.stream, mode="r", container_options=options, metadata_errors="ignore", timeout=remaining)
-    except Exception as exc:  # noqa: BLE001 - FFmpeg/OS errors of any kind mean "not a readable video"
+    except Exception as exc:
         if time.monotonic() >= deadline:
             raise MediaTimeoutError(f"{opened.label}: opening the video exceeded the {policy.video_decode_timeout:g}s decode timeout") from None
-        raise MediaDecodeError(f"{opened.label} is not a readable video (missing header or moov atom, unsupported container, or corrupt): {_ffmpeg_reason(exc)}") from None
+        raise MediaDecodeError(f"{opened.label} is not a readable video (missing header or moov atom, unsupported container, "
+                               f"or corrupt): {_ffmpeg_reason(exc)}") from None
 
 
 def _video_stream(container, label: str):
@@ -197,7 +198,7 @@ def _index_packets(container, stream, policy: MediaPolicy, deadline: float, labe
                     raise MediaTooLargeError(f"{label} has more than {policy.max_video_total_frames} frames")
     except (MediaTimeoutError, MediaTooLargeError):
         raise
-    except Exception as exc:  # noqa: BLE001 - corrupt tail: keep what was demuxed
+    except Exception as exc:
         if not pts_list:
             raise MediaDecodeError(f"{label} is corrupt (no video packet could be read): {_ffmpeg_reason(exc)}") from None
         logger.warning("%s: demuxing stopped after %d packets (%s)", label, len(pts_list), _ffmpeg_reason(exc))

@@ -142,7 +142,7 @@ def _decode_from(container, stream, seek_to: int, targets: list, i: int, keyfram
                 return i, "seek"
     except (SeekAnomaly, MediaTimeoutError, MediaTooLargeError):
         raise
-    except Exception as exc:  # noqa: BLE001 - FFmpeg errors: let the sequential path decide
+    except Exception as exc:
         raise SeekAnomaly(f"decoder error while seeking ({type(exc).__name__})") from None
     return i, "eof"
 
@@ -160,7 +160,7 @@ def _decode_sequential(container, stream, indices: list, frames, budget: Budget)
                 return
     except (MediaTimeoutError, MediaTooLargeError):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise MediaDecodeError(f"{budget.label}: video frame {slot} could not be decoded ({reason})") from None
     raise MediaDecodeError(f"{budget.label} is truncated or corrupt: only {slot} of {len(indices)} sampled frames could be decoded")

@@ -13,7 +13,8 @@ multimodal: a dict ``{"text", "image", "video"}``, a ``MultimodalInput``, a PIL 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

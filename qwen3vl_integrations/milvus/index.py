@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .pipeline import IndexReport, ingest
 from .settings import IndexSettings, check_compatible
@@ -72,7 +73,7 @@ class MultimodalIndex:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "MultimodalIndex":
+    def __enter__(self) -> MultimodalIndex:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -164,7 +165,7 @@ class MultimodalIndex:
         if hit.modality == "pdf_page":
             try:
                 image, _ = render_pdf_page(hit.source, hit.page, self.pdf_dpi, self.embedder.config.max_pixels)
-            except Exception:  # noqa: BLE001 - a missing or changed file: the reranker reports it
+            except Exception:
                 return {"image": hit.source}
             return {"image": image}
         return {hit.modality: hit.source}

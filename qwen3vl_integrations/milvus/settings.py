@@ -42,7 +42,7 @@ class IndexSettings:
         return json.dumps({"format": FORMAT, **asdict(self), "settings_hash": self.settings_hash}, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "IndexSettings | None":
+    def from_json(cls, text: str) -> IndexSettings | None:
         try:
             data = json.loads(text)
         except (TypeError, ValueError):
@@ -53,7 +53,7 @@ class IndexSettings:
 
     @classmethod
     def for_embedder(cls, embedder, *, model_name: str | None = None, dim: int | None = None,
-                     **ingest_settings) -> "IndexSettings":
+                     **ingest_settings) -> IndexSettings:
         """The settings of ``embedder`` at ``dim`` (default: its dim) plus the ingestion settings
         (chunk sizes, PDF dpi) that change which vectors are made."""
         config = embedder.config

@@ -21,9 +21,10 @@ import hashlib
 import logging
 import math
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from qwen3vl_integrations import optional_import
 

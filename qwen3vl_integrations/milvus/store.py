@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from qwen3vl_integrations import StoreError, StoreLockedError, optional_import
 
@@ -84,7 +84,7 @@ class MilvusStore:
 
             server_manager_instance.release_server(path)
 
-    def __enter__(self) -> "MilvusStore":
+    def __enter__(self) -> MilvusStore:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from qwen3vl_integrations.cli import main  # noqa: E402
+from qwen3vl_integrations.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "examples" / "media"

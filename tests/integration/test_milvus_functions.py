@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("pymilvus")
 
-from qwen3vl_integrations.milvus import Qwen3VLEmbeddingFunction, Qwen3VLRerankFunction, RerankResult  # noqa: E402
+from qwen3vl_integrations.milvus import Qwen3VLEmbeddingFunction, Qwen3VLRerankFunction, RerankResult
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,8 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from qwen3vl_integrations import DimensionMismatchError, StoreLockedError  # noqa: E402
-from qwen3vl_integrations.milvus import (  # noqa: E402
-    CollectionMismatchError, MilvusStore, MultimodalIndex, SourceItem, ingest)
+from qwen3vl_integrations import DimensionMismatchError, StoreLockedError
+from qwen3vl_integrations.milvus import CollectionMismatchError, MilvusStore, MultimodalIndex, SourceItem, ingest
 
 N_TEXT, N_IMAGE, N_PDF, N_VIDEO = 30, 12, 4, 4
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +127,7 @@ def _index_then_kill(db: Path, folder: Path, checkpoint: Path, after_rows: int) 
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    assert written, "the indexer ended before writing %d rows:\n%s" % (after_rows, "".join(seen[-30:]))
+    assert written, f"the indexer ended before writing {after_rows} rows:\n" + "".join(seen[-30:])
     return written
 
 

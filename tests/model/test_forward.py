@@ -35,12 +35,14 @@ def _variant(engine, packing: bool, monkeypatch) -> tuple:
                            **({"score_weight": engine.score_weight} if isinstance(engine, Qwen3VLReranker) else {}))
     assert variant.packing is packing
     taken: list[str] = []
-    for name, label in (("packed_pooled_states", "packed"), ("pooled_states", "padded")):
-        def spy(*args, _real=getattr(engine_module, name), _label=label, **kwargs):
-            taken.append(_label)
-            return _real(*args, **kwargs)
+    def make_spy(real, label):
+        def spy(*args, **kwargs):
+            taken.append(label)
+            return real(*args, **kwargs)
+        return spy
 
-        monkeypatch.setattr(engine_module, name, spy)
+    for name, label in (("packed_pooled_states", "packed"), ("pooled_states", "padded")):
+        monkeypatch.setattr(engine_module, name, make_spy(getattr(engine_module, name), label))
     return variant, taken
 
 

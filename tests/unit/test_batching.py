@@ -92,9 +92,7 @@ def test_packed_batches_count_real_tokens_and_ignore_fill():
 
 def test_pack_lays_rows_end_to_end_with_their_positions():
     from qwen3vl_integrations.core.batching import pack
-    from qwen3vl_integrations.core.processing import PreparedItem, rope_positions
-
-    from qwen3vl_integrations.core.processing import IMAGE_PAD_ID, VisualInput
+    from qwen3vl_integrations.core.processing import IMAGE_PAD_ID, PreparedItem, VisualInput, rope_positions
 
     image = VisualInput(torch.zeros(16, 4), (1, 4, 4), "")  # 4 merged tokens in a 2x2 grid
     with_image = [1, IMAGE_PAD_ID, IMAGE_PAD_ID, IMAGE_PAD_ID, IMAGE_PAD_ID, 2]

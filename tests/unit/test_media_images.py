@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import struct
 import subprocess
@@ -466,7 +467,7 @@ def test_errors_never_leak_untyped_exceptions(tmp_path):
 
 def test_default_policy_is_shared_and_frozen():
     assert load_image.__defaults__[0] is DEFAULT_POLICY
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT_POLICY.allow_local_paths = False  # type: ignore[misc]
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from qwen3vl_integrations.core.outputs import check_dim, postprocess, quantize, truncate_dim
 from qwen3vl_integrations import NonFiniteOutputError
+from qwen3vl_integrations.core.outputs import check_dim, postprocess, quantize, truncate_dim
 
 
 @pytest.fixture

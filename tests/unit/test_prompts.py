@@ -4,7 +4,12 @@ import pytest
 
 from qwen3vl_integrations import MultimodalInput
 from qwen3vl_integrations.core.inputs import coerce_input
-from qwen3vl_integrations.core.prompts import embed_instruction, expand_video, render_embedder_prompt, render_reranker_prompt
+from qwen3vl_integrations.core.prompts import (
+    embed_instruction,
+    expand_video,
+    render_embedder_prompt,
+    render_reranker_prompt,
+)
 
 IMG = "<|vision_start|><|image_pad|><|vision_end|>"
 VID = "<|vision_start|><|video_pad|><|vision_end|>"

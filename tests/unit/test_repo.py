@@ -2,8 +2,9 @@
 
 import ast
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from qwen3vl_integrations.core._optional import OPTIONAL_DEPENDENCIES
 
