@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EmptyInputError, UnsupportedInputError
+from ..media import VIDEO_EXTENSIONS
 
 __all__ = ["MultimodalInput", "coerce_input", "coerce_inputs", "is_frame_list", "has_remote_media"]
 
 _DICT_KEYS = {"text", "image", "video", "instruction", "fps", "max_frames"}
-_VIDEO_EXTENSIONS = {
-    ".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".mpeg", ".mpg", ".wmv", ".flv", ".3gp", ".ts", ".ogv",
-}
 
 
 @dataclass(frozen=True)
@@ -67,12 +65,12 @@ def _as_list(value) -> list:
 
 def _is_video_path(value) -> bool:
     if isinstance(value, Path):
-        return value.suffix.lower() in _VIDEO_EXTENSIONS
+        return value.suffix.lower() in VIDEO_EXTENSIONS
     if isinstance(value, str):
         if value.startswith("data:video/"):
             return True
         path = value.split("?", 1)[0].split("#", 1)[0]
-        return os.path.splitext(path)[1].lower() in _VIDEO_EXTENSIONS
+        return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
     return False
 
 

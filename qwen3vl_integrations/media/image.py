@@ -30,8 +30,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaDecodeError, MediaTooLargeError, UnsupportedMediaError
 from .fetch import read_media_bytes, source_scheme
+from .formats import VIDEO_EXTENSIONS
 from .policy import DEFAULT_POLICY, MediaPolicy
-from .video import VIDEO_EXTENSIONS, is_video_bytes
+from .video import is_video_bytes
 
 __all__ = ["MAX_ASPECT_RATIO", "load_image", "decode_image_bytes", "to_rgb", "is_video_source"]
 

@@ -33,14 +33,10 @@ from .video_decode import Budget, check_deadline, sample_frames
 if TYPE_CHECKING:  # torch is imported lazily: image-only callers never pay for it
     import torch
 
-__all__ = ["VideoClip", "read_video", "VIDEO_EXTENSIONS", "is_video_bytes"]
+__all__ = ["VideoClip", "read_video", "is_video_bytes"]
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".qt", ".webm", ".mkv", ".avi", ".mpeg", ".mpg", ".mpe", ".m2v", ".wmv", ".asf",
-     ".flv", ".3gp", ".3g2", ".ts", ".mts", ".m2ts", ".ogv", ".vob", ".divx", ".f4v", ".mj2"}
-)
 _NO_PROTOCOLS = "qwen3vl-no-nested-io"  # matches no protocol: demuxers cannot open other URLs/files
 _CHECK_EVERY = 64
 

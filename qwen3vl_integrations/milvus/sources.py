@@ -5,8 +5,8 @@ file, its place inside the file (PDF page, text chunk span) and the settings tha
 vector (``IndexSettings.settings_hash``). Re-running an ingestion therefore finds the ids it
 already wrote without embedding anything, and a killed run resumes where it stopped.
 
-- Images (``.jpg .jpeg .png .webp .bmp .gif .tif .tiff``): one item each, embedded from the path.
-- Videos (``.mp4 .mov .webm .mkv .avi`` ...): one item each; the core samples the frames.
+- Images (``media.IMAGE_EXTENSIONS``: ``.jpg .png .webp`` ...): one item each, embedded from the path.
+- Videos (``media.VIDEO_EXTENSIONS``: ``.mp4 .mov .webm`` ...): one item each; the core samples the frames.
 - PDFs: one item per page, rendered with pypdfium2 (``pdf_dpi``, capped at the embedder's
   ``max_pixels``) and embedded as a page image (visual document); the page's text layer, when it
   has one, becomes the snippet.
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen3vl_integrations import optional_import
+from qwen3vl_integrations.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,6 @@ __all__ = [
     "FileItems", "kind_of", "iter_files", "expand_file", "chunk_text", "item_id", "file_digest", "render_pdf_page",
 ]
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
-                              ".3gp", ".ts", ".ogv"})
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".rst"})
 PDF_EXTENSIONS = frozenset({".pdf"})
 MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024
