@@ -8,9 +8,10 @@ from .config import EngineConfig
 from .embedder import DEFAULT_QUERY_INSTRUCTION, Qwen3VLEmbedder
 from .inputs import MultimodalInput
 from .outputs import PRECISIONS, RerankResult
+from .processing import DecodedImage, DecodedVideo, MediaDecoder
 from .reranker import Qwen3VLReranker
 
 __all__ = [
     "EngineConfig", "Qwen3VLEmbedder", "Qwen3VLReranker", "MultimodalInput", "MediaPolicy", "DEFAULT_POLICY",
-    "RerankResult", "PRECISIONS", "DEFAULT_QUERY_INSTRUCTION", "optional_import", *_errors_all,
+    "RerankResult", "PRECISIONS", "MediaDecoder", "DecodedImage", "DecodedVideo", "DEFAULT_QUERY_INSTRUCTION", "optional_import", *_errors_all,
 ]

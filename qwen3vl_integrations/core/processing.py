@@ -1,5 +1,9 @@
 """From a MultimodalInput to model tensors: resizing, HF processor calls, tokenisation, truncation.
 
+Two halves: :class:`MediaDecoder` loads, samples and resizes media (CPU work that needs no
+tokenizer or processor, so a distributed job runs it on CPU workers); :class:`Preprocessor` runs
+the HF processor calls and tokenisation on what it decoded.
+
 Resizing uses qwen-vl-utils' own ``smart_resize`` and ``smart_nframes`` (model contract, section 6);
 pixel values come from the checkpoint's HF image/video processors with resizing off; token ids are
 built from the fully expanded prompt string, in the transformers 4.57 video layout.
@@ -10,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -26,10 +30,11 @@ from ..errors import (
 )
 from ..media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
 from .config import EngineConfig
-from .inputs import MultimodalInput, is_frame_list
+from .inputs import MultimodalInput, coerce_input, is_frame_list
 from .prompts import expand_image, expand_video
 
-__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "SPECIAL_IDS"]
+__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "MediaDecoder", "DecodedImage", "DecodedVideo", "truncate_ids",
+           "rope_positions", "SPECIAL_IDS"]
 
 IMAGE_PAD_ID, VIDEO_PAD_ID = 151655, 151656
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -72,6 +77,34 @@ class PreparedItem:
         """M-RoPE position ids (3, len) of this item, starting at ``position_offset``."""
         return self.position_offset + rope_positions(
             self.input_ids, [v.grid_thw for v in self.images], [v.grid_thw for v in self.videos])
+
+
+@dataclass
+class DecodedImage:
+    """An image loaded, checked and resized for the model (what :meth:`MediaDecoder.image` returns).
+    Also an input form: an item holding one skips loading and resizing, if its budget matches."""
+
+    pixels: np.ndarray  # uint8 (H, W, 3) RGB, H and W multiples of 32
+    source_size: tuple[int, int]  # (width, height) before resizing
+    budget: tuple[int, int]  # (min_pixels, max_pixels) it was resized for
+
+
+@dataclass
+class DecodedVideo:
+    """A video's sampled frames resized for the model (what :meth:`MediaDecoder.video` returns).
+    Also an input form: an item holding one skips decoding, if its request matches."""
+
+    frames: torch.Tensor  # uint8 (T, 3, H, W) RGB
+    indices: list[int]  # source frame index of each frame (frame lists: 0..T-1)
+    fps: float  # source frame rate the timestamps are computed from (frame lists: 2)
+    effective: dict  # effective sampling values used (reported per item)
+    request: tuple[float, int, int]  # (fps, max_frames, total_pixels) it was sampled and resized for
+
+
+def _check_decoded(kind: str, made_for: tuple, wanted: tuple, names: str) -> None:
+    if tuple(made_for) != tuple(wanted):
+        raise InputError(f"the decoded {kind} was made for {names} = {tuple(made_for)}, but this engine uses "
+                         f"{tuple(wanted)}; decode it with the engine's settings")
 
 
 def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
@@ -148,41 +181,48 @@ def rope_positions(ids: Sequence[int], image_grids: Sequence[tuple], video_grids
     return torch.from_numpy(pos)
 
 
-class Preprocessor:
-    """Turns inputs into PreparedItems for one checkpoint's processor and settings (thread-safe)."""
+class MediaDecoder:
+    """The media half of preprocessing: load, check, sample and resize images and videos to the
+    sizes the model sees. Needs no tokenizer or HF processor (CPU workers of a distributed job run
+    it apart from the model); its results are input forms of their own (thread-safe)."""
 
-    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
-        self.processor = processor
-        self.tokenizer = processor.tokenizer
+    def __init__(self, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
         self.config = config
         self.policy = policy
 
-    # -- media -----------------------------------------------------------------------------
-    def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
+    def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> DecodedImage:
+        budget = (min_pixels or self.config.min_pixels, max_pixels or self.config.max_pixels)
+        if isinstance(source, DecodedImage):
+            _check_decoded("image", source.budget, budget, "(min_pixels, max_pixels)")
+            return source
         img = load_image(source, self.policy)
         source_size = img.size
-        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, min_pixels or self.config.min_pixels,
-                             max_pixels or self.config.max_pixels)
-        img = img.resize((w, h), Image.BICUBIC)
-        out = self.processor.image_processor(images=[img], do_resize=False, return_tensors="pt")
-        grid = tuple(int(x) for x in out["image_grid_thw"][0])
-        return VisualInput(out["pixel_values"], grid, expand_image(grid[0] * grid[1] * grid[2] // 4),
-                           {"size": (w, h), "source_size": source_size})
+        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, *budget)
+        return DecodedImage(np.asarray(img.resize((w, h), Image.BICUBIC)), source_size, budget)
 
-    def video(self, source, fps=None, max_frames=None) -> VisualInput:
+    def video(self, source, fps=None, max_frames=None) -> DecodedVideo:
         fps, max_frames = self._video_request(fps, max_frames)
+        request = (fps, max_frames, self.config.total_pixels)
+        if isinstance(source, DecodedVideo):
+            _check_decoded("video", source.request, request, "(fps, max_frames, total_pixels)")
+            return source
         if is_frame_list(source):
             frames, indices, video_fps = self._frame_list(source, max_frames)
-            effective = {"max_frames": max_frames}
+            effective: dict = {"max_frames": max_frames}
         else:
             clip = read_video(source, self.policy, fps=fps, max_frames=max_frames)
             frames, indices, video_fps = clip.frames, list(clip.frame_indices), float(clip.fps)
             frames = _resize_frames(frames, *self._frame_size(len(frames), *frames.shape[-2:]))
             effective = {"fps": clip.effective_fps, "max_frames": clip.effective_max_frames,
                          "total_frames": clip.total_frames}
-        visual = self._encode_video(frames, indices, video_fps)
-        visual.meta["effective"] = effective
-        return visual
+        return DecodedVideo(frames, indices, video_fps, effective, request)
+
+    def decode(self, item) -> MultimodalInput:
+        """``item`` (any input form) as a MultimodalInput whose images and videos are decoded (its
+        texts and settings unchanged)."""
+        item = coerce_input(item)
+        videos = tuple(self.video(v, item.fps, item.max_frames) for v in item.videos)
+        return replace(item, images=tuple(self.image(i) for i in item.images), videos=videos)
 
     def _video_request(self, fps, max_frames) -> tuple[float, int]:
         """Validate a request's fps / max_frames; max_frames is capped by the policy's ceiling."""
@@ -225,6 +265,33 @@ class Preprocessor:
         if len(resized) % 2:
             resized.append(resized[-1])
         return torch.cat(resized), list(range(nframes)), FRAME_LIST_FPS
+
+
+class Preprocessor:
+    """Turns inputs into PreparedItems for one checkpoint's processor and settings (thread-safe)."""
+
+    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.config = config
+        self.policy = policy
+        self.decoder = MediaDecoder(config, policy)
+
+    # -- media -----------------------------------------------------------------------------
+    def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
+        decoded = self.decoder.image(source, min_pixels, max_pixels)
+        h, w = decoded.pixels.shape[:2]
+        out = self.processor.image_processor(images=[Image.fromarray(decoded.pixels)], do_resize=False,
+                                             return_tensors="pt")
+        grid = tuple(int(x) for x in out["image_grid_thw"][0])
+        return VisualInput(out["pixel_values"], grid, expand_image(grid[0] * grid[1] * grid[2] // 4),
+                           {"size": (w, h), "source_size": decoded.source_size})
+
+    def video(self, source, fps=None, max_frames=None) -> VisualInput:
+        decoded = self.decoder.video(source, fps, max_frames)
+        visual = self._encode_video(decoded.frames, decoded.indices, decoded.fps)
+        visual.meta["effective"] = dict(decoded.effective)
+        return visual
 
     def _encode_video(self, frames: torch.Tensor, indices: list[int], video_fps: float) -> VisualInput:
         video_processor = self.processor.video_processor
