@@ -16,12 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SIZES", "CheckpointSize", "build_checkpoint", "build_tokenizer", "CHAT_TEMPLATE", "SPECIAL_TOKENS"]
+__all__ = ["SIZES", "CheckpointSize", "build_checkpoint", "build_tokenizer", "CHAT_TEMPLATE", "SPECIAL_TOKENS", "TINY_RANDOM",
+           "cache_dir", "tiny_random_checkpoint", "resolve_model"]
+
+#: the model reference of the cached random checkpoint (CLI ``--model tiny-random``, Ray actors...)
+TINY_RANDOM = "tiny-random"
 
 #: Qwen2/Qwen3-VL added tokens at their real ids; ``True`` marks the ones the official
 #: tokenizer lists as special (``all_special_ids``).
@@ -287,6 +294,42 @@ def build_checkpoint(outdir: str | Path, size: str = "tiny", seed: int = 0) -> P
     (out / "qwen3vl_testing.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     logger.warning("built a RANDOM %s Qwen3-VL checkpoint at %s: its rankings are meaningless", size, out)
     return out
+
+
+def cache_dir() -> Path:
+    """``$QWEN3VL_CACHE_DIR``, else ``$XDG_CACHE_HOME/qwen3vl_integrations``, else ``~/.cache/qwen3vl_integrations``."""
+    configured = os.environ.get("QWEN3VL_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qwen3vl_integrations"
+
+
+def tiny_random_checkpoint() -> Path:
+    """The ``tiny-random`` checkpoint (seed 0, so the same weights on every machine), built once into
+    :func:`cache_dir` (atomically: built aside, then renamed)."""
+    target = cache_dir() / TINY_RANDOM
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-random-", dir=target.parent))
+    try:
+        build_checkpoint(staging / "ckpt", size="tiny")
+        try:
+            os.replace(staging / "ckpt", target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_model(spec: str) -> str:
+    """The path or hub id to load for a model reference (``tiny-random`` -> the cached random checkpoint)."""
+    if spec == TINY_RANDOM:
+        return str(tiny_random_checkpoint())
+    return spec
 
 
 def main(argv: list[str] | None = None) -> int:
