@@ -20,6 +20,8 @@ OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "weaviate": ("weaviate-client", "weaviate"),
     "fastapi": ("fastapi", "server"),
     "uvicorn": ("uvicorn", "server"),
+    "ray": ("ray[data]", "ray"),
+    "pyarrow": ("pyarrow", "ray"),
 }
 
 
