@@ -10,7 +10,9 @@ files; every item distinct), one checkpoint, CPU float32. Prints items/s of:
   time including the actors' start-up (model load), time to the first rows, the steady rate after
   them, and the per-stage worker-seconds Ray Data records (decode tasks, actor calls). A 2-row
   warm-up job runs first, so decode task workers have imported the package; actors are new
-  processes in every job, and "first s" includes their model load.
+  processes in every job, and "first s" includes their model load. Ray's stage seconds include
+  what a worker spends on its first call (importing the package when it had not yet): an upper
+  bound at small corpora; the local decode / forward split is the per-item cost the model uses.
 
 Vectors must agree with the local ones (cosine >= 0.99999). The closing lines give per-item costs
 and the scaling model ``items/s ~= min(actors / forward_s_per_item, decode_cpus / decode_s_per_item)``
