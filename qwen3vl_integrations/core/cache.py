@@ -16,8 +16,9 @@ features, the dtype and device.
 
 Cached values are never handed out to be changed: a hit returns a new ``VisualInput`` (its own
 ``meta``) whose tensors the engine only reads. Concurrent callers wanting the same missing visual
-wait for the first one's result instead of computing it again (a visual is computed at most twice,
-when the first computation fails or its result is evicted before the waiter reads it).
+wait for the first one's result instead of computing it again; only when that result cannot be read
+from the cache (the computation failed, or its entry was too large for the cap or already evicted)
+does each waiting caller compute it itself.
 """
 
 from __future__ import annotations
