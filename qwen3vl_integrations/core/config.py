@@ -18,7 +18,7 @@ IMAGE_FACTOR = 32
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 #: value types of the fields whose default is ``None`` (``auto`` in the environment)
 _OPTIONAL_KINDS = {"max_length": int, "num_workers": int, "min_batch_fill": float, "packing": bool,
-                   "vision_patch_budget": int}
+                   "vision_patch_budget": int, "cache_bytes": int}
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class EngineConfig:
     #: under it (a single larger one alone). ``None`` = auto: 8192 on a CPU (measured about 5 % faster
     #: than whole batches), no cap on an accelerator
     vision_patch_budget: int | None = None
+    #: byte cap of the engine's cache of prepared media and vision features (core/cache.py); 0 turns it
+    #: off. ``None`` = auto: 10 % of the device's memory (accelerator memory, or the host's RAM for a
+    #: CPU), at most 8 GiB
+    cache_bytes: int | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +79,8 @@ class EngineConfig:
             raise ValueError(f"vision_patch_budget must be positive, got {self.vision_patch_budget}")
         if self.num_workers is not None and self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.cache_bytes is not None and self.cache_bytes < 0:
+            raise ValueError(f"cache_bytes must be >= 0, got {self.cache_bytes}")
 
     def replace(self, **changes) -> EngineConfig:
         return dataclasses.replace(self, **changes)

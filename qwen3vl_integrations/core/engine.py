@@ -12,6 +12,7 @@ import torch
 from ..errors import ItemError, Qwen3VLError
 from ..media import DEFAULT_POLICY, MediaPolicy
 from .batching import collate, pack, plan_batches, prepare_in_windows, run_with_oom_split, to_device
+from .cache import MediaCache, model_fingerprint, resolve_cache_bytes
 from .config import EngineConfig
 from .forward import PrefixKV, packed_pooled_states, pooled_states
 from .inputs import MultimodalInput, has_remote_media
@@ -45,7 +46,10 @@ class Engine:
         self.device_choice = device_choice or DeviceChoice(param.device, param.dtype, "sdpa")
         self.model_id = model_id or str(model_path or "")
         self.model_path = model_path
-        self.preprocessor = Preprocessor(processor, self.config, self.policy)
+        #: prepared media and vision features shared by every call of this engine (``cache_bytes``)
+        self.cache = MediaCache(resolve_cache_bytes(self.config.cache_bytes, self.device),
+                                model_fingerprint(model, self.model_id, model_path))
+        self.preprocessor = Preprocessor(processor, self.config, self.policy, self.cache)
 
     @classmethod
     def _load(cls, model: str | os.PathLike, *, device=None, dtype=None, attn_implementation=None, revision=None,
@@ -161,13 +165,19 @@ class Engine:
         return 8192 if self.device.type == "cpu" else None
 
     def _encode_visuals(self, visuals: list[VisualInput], kind: str) -> None:
-        """Run the vision tower on the visuals not encoded yet, in groups of at most
-        :attr:`vision_patch_budget` patches, and keep each visual's features on it; a visual is
-        encoded independently of the others in its group."""
+        """Give each visual its vision features: from :attr:`cache` (the same media with the same
+        settings, encoded earlier or elsewhere in this batch), else from the vision tower."""
+        scope = f"{self.device_choice.dtype}|{self.device}"
+        self.cache.encode(visuals, scope, lambda todo: self._run_vision_tower(todo, kind))
+
+    def _run_vision_tower(self, visuals: list[VisualInput], kind: str) -> None:
+        """Run the vision tower on ``visuals``, in groups of at most :attr:`vision_patch_budget`
+        patches, and keep each visual's features on it; a visual is encoded independently of the
+        others in its group."""
         budget = self.vision_patch_budget
         group: list[VisualInput] = []
         patches = 0
-        for visual in (v for v in visuals if v.features is None):
+        for visual in visuals:
             size = int(visual.pixel_values.shape[0])
             if group and budget is not None and patches + size > budget:
                 self._encode_group(group, kind)

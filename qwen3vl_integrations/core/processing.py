@@ -25,11 +25,13 @@ from ..errors import (
     UnsupportedMediaError,
 )
 from ..media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
+from .cache import MediaCache
 from .config import EngineConfig
 from .inputs import MultimodalInput, is_frame_list
 from .prompts import expand_image, expand_video
 
-__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "SPECIAL_IDS"]
+__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "sample_frame_list",
+           "SPECIAL_IDS"]
 
 IMAGE_PAD_ID, VIDEO_PAD_ID = 151655, 151656
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -54,6 +56,8 @@ class VisualInput:
     #: vision-tower output (merged features, deepstack features per layer) once encoded; a query's
     #: media are encoded once per rerank call and reused for every pair
     features: tuple | None = None
+    #: key of this visual in the engine's MediaCache (content hash + settings); ``None`` when uncached
+    cache_key: str | None = None
 
 
 @dataclass
@@ -99,6 +103,13 @@ def _resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tenso
     from torchvision.transforms import functional as TF
 
     return TF.resize(frames, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+
+
+def sample_frame_list(frames: Sequence, max_frames: int) -> list:
+    """The frames a frame-list video keeps: all of them, or ``max_frames`` evenly spaced ones."""
+    if len(frames) > max_frames:
+        return [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
+    return list(frames)
 
 
 def truncate_ids(ids: list[int], max_length: int, special_ids=SPECIAL_IDS) -> tuple[list[int], bool]:
@@ -151,18 +162,23 @@ def rope_positions(ids: Sequence[int], image_grids: Sequence[tuple], video_grids
 class Preprocessor:
     """Turns inputs into PreparedItems for one checkpoint's processor and settings (thread-safe)."""
 
-    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
+    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY,
+                 cache: MediaCache | None = None):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.config = config
         self.policy = policy
+        self.cache = cache if cache is not None else MediaCache(0)
 
     # -- media -----------------------------------------------------------------------------
     def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
+        budget = (min_pixels or self.config.min_pixels, max_pixels or self.config.max_pixels)
+        return self.cache.image(source, self.policy, budget, lambda loadable: self._image(loadable, *budget))
+
+    def _image(self, source, min_pixels: int, max_pixels: int) -> VisualInput:
         img = load_image(source, self.policy)
         source_size = img.size
-        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, min_pixels or self.config.min_pixels,
-                             max_pixels or self.config.max_pixels)
+        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, min_pixels, max_pixels)
         img = img.resize((w, h), Image.BICUBIC)
         out = self.processor.image_processor(images=[img], do_resize=False, return_tensors="pt")
         grid = tuple(int(x) for x in out["image_grid_thw"][0])
@@ -171,6 +187,14 @@ class Preprocessor:
 
     def video(self, source, fps=None, max_frames=None) -> VisualInput:
         fps, max_frames = self._video_request(fps, max_frames)
+        total = self.config.total_pixels
+        if is_frame_list(source):
+            return self.cache.frame_list(sample_frame_list(source, max_frames), self.policy, (max_frames, total),
+                                         lambda frames: self._video(frames, fps, max_frames))
+        return self.cache.video_file(source, self.policy, (fps, max_frames, total),
+                                     lambda opened: self._video(opened, fps, max_frames))
+
+    def _video(self, source, fps, max_frames) -> VisualInput:
         if is_frame_list(source):
             frames, indices, video_fps = self._frame_list(source, max_frames)
             effective = {"max_frames": max_frames}
@@ -204,8 +228,7 @@ class Preprocessor:
         padded to an even count by repeating the last; fps 2 timestamps, as qwen-vl-utils does."""
         if len(frames) == 0:
             raise EmptyInputError("a frame-list video has no frames")
-        if len(frames) > max_frames:
-            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
+        frames = sample_frame_list(frames, max_frames)
         nframes = len(frames) + len(frames) % 2
         resized, first_shape, size = [], None, None
         for k, frame in enumerate(frames):

@@ -49,7 +49,8 @@ class Qwen3VLReranker(Engine):
     """Cross-encoder over Qwen3-VL-Reranker checkpoints: score = sigmoid(logit_yes - logit_no).
 
     Pairs are batched with right padding (exact under causal attention); the query's media are loaded,
-    preprocessed and encoded once per call, and the prompt prefix all pairs share runs once.
+    preprocessed and encoded once per call, and the prompt prefix all pairs share runs once. Query and
+    document media seen in earlier calls come from the engine's cache (:attr:`cache`).
     """
 
     default_max_length = 10240

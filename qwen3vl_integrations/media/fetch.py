@@ -39,7 +39,7 @@ from ..errors import (
 )
 from .policy import MediaPolicy
 
-__all__ = ["OpenedMedia", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
+__all__ = ["OpenedMedia", "MediaBytes", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,15 @@ class OpenedMedia:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class MediaBytes:
+    """The bytes :func:`read_media_bytes` read from a source, with the source's label; the image
+    loader decodes them without reading again (e.g. after they were hashed)."""
+
+    data: bytes
+    label: str
 
 
 def _cap(policy: MediaPolicy, kind: str) -> int:

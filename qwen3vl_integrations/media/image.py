@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import MediaDecodeError, MediaTooLargeError, UnsupportedMediaError
-from .fetch import read_media_bytes, source_scheme
+from .fetch import MediaBytes, read_media_bytes, source_scheme
 from .formats import VIDEO_EXTENSIONS
 from .policy import DEFAULT_POLICY, MediaPolicy
 from .video import is_video_bytes
@@ -51,9 +51,11 @@ def load_image(source, policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
     ``source`` may be a path (``str`` or ``pathlib.Path``), ``file://`` URI, ``http(s)://`` URL,
     ``data:image/...;base64,...`` URI, bare base64 string, bytes-like, binary file object,
     ``PIL.Image.Image`` (never modified) or numpy array (HxW, HxWx1, HxWx3, HxWx4 of uint8,
-    uint16, bool, or float in [0, 1]).
+    uint16, bool, or float in [0, 1]), or :class:`MediaBytes` already read from one of these.
     """
-    if isinstance(source, Image.Image):
+    if isinstance(source, MediaBytes):
+        image = decode_image_bytes(source.data, policy, label=source.label)
+    elif isinstance(source, Image.Image):
         image = _check_pil_image(source, policy)
     elif isinstance(source, np.ndarray):
         image = _image_from_array(source, policy)

@@ -75,8 +75,11 @@ def read_video(source, policy: MediaPolicy = DEFAULT_POLICY, *, fps: float, max_
     Raises ``MediaDecodeError`` (empty, too short, corrupt, no video stream, unsupported codec),
     ``MediaTooLargeError`` (bytes, frame size, duration, frame count, decode work),
     ``MediaTimeoutError`` (decode deadline), ``MediaPolicyError`` / ``MediaFetchError`` (source).
+    ``source`` may also be an :class:`OpenedMedia` from ``open_media`` (read from its start, not closed).
     """
     _validate_request(fps, max_frames)
+    if isinstance(source, OpenedMedia):  # opened by the caller (e.g. to hash its bytes first); the caller closes it
+        return _read_opened(source, policy, float(fps), int(max_frames), time.monotonic() + policy.video_decode_timeout)
     with open_media(source, policy, kind="video") as opened:
         deadline = time.monotonic() + policy.video_decode_timeout
         return _read_opened(opened, policy, float(fps), int(max_frames), deadline)
