@@ -12,8 +12,8 @@ import torch
 from ..errors import ItemError
 from ..media import MediaPolicy
 from .config import DEFAULT_EMBED_INSTRUCTION, EngineConfig
-from .engine import Engine, check_errors_mode, check_flag, check_instruction, check_timeout, wait
-from .inputs import MultimodalInput, coerce_input, coerce_inputs
+from .engine import Engine, check_errors_mode, check_flag, check_instruction, check_timeout, item_list, wait
+from .inputs import MultimodalInput, coerce_input
 from .outputs import EmbedOutput, check_calibration, check_dim, check_precision, postprocess
 from .processing import SUFFIX_LEN, PreparedItem
 from .prompts import render_content, render_embedder_prompt
@@ -98,7 +98,7 @@ class Qwen3VLEmbedder(Engine):
         precision = check_precision(precision)
         size = check_dim(dim, self.hidden_size) if dim is not None else self._dim
         ranges = check_calibration(calibration, precision, size)
-        items = coerce_inputs(inputs)
+        items = item_list(inputs, "inputs")
 
         def prepare(item: MultimodalInput, context: dict) -> PreparedItem:
             return self.prepare(item, instruction, truncate)
@@ -143,7 +143,7 @@ class Qwen3VLEmbedder(Engine):
         """
         check_errors_mode(errors)
         check_flag(show_progress, "show_progress", optional=False)
-        items = coerce_inputs(inputs)
+        items = item_list(inputs, "inputs")
         progress = _progress(len(items), show_progress)
         try:
             future = self._submit_embed(items, instruction, dim, precision, truncate, None, calibration_embeddings,

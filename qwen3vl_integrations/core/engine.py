@@ -20,14 +20,14 @@ from .batching import collate, pack, plan_batches, to_device
 from .config import IMAGE_FACTOR, EngineConfig
 from .dispatcher import Dispatcher, Job, preparation_error
 from .forward import PrefixKV, packed_pooled_states, pooled_states
-from .inputs import MultimodalInput, coerce_input, has_remote_media
+from .inputs import MultimodalInput, coerce_input, coerce_inputs, has_remote_media
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, progress_bars, resolve_checkpoint
 from .processing import PreparedItem, Preprocessor, VisualInput
 from .tokens import SpecialTokens, read_special_tokens
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Engine", "check_errors_mode", "check_instruction", "check_flag", "check_timeout", "wait"]
+__all__ = ["Engine", "check_errors_mode", "check_instruction", "check_flag", "check_timeout", "wait", "item_list"]
 
 #: token estimate (for admission) of an image whose size is unknown before it is loaded
 UNKNOWN_IMAGE_TOKENS = 1024
@@ -55,6 +55,16 @@ def check_timeout(timeout: Any) -> None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         raise InputError(f"timeout must be a positive number of seconds or None, got {timeout!r}", param="timeout")
+
+
+def item_list(value: Any, param: str) -> list:
+    """The items of a call's ``inputs`` / ``documents`` argument (one item or an iterable of items);
+    anything else raises a typed error naming the argument."""
+    try:
+        return coerce_inputs(value)
+    except Qwen3VLError as exc:
+        err = type(exc)(exc.message, param=param)
+        raise err from exc
 
 
 def wait(future: Future) -> Any:

@@ -9,13 +9,13 @@ from typing import Any, Literal, overload
 
 import torch
 
-from ..errors import InputError, ItemError, NonFiniteOutputError, Qwen3VLError
+from ..errors import InputError, ItemError, NonFiniteOutputError
 from ..media import MediaPolicy
 from .config import DEFAULT_RERANK_INSTRUCTION, EngineConfig
 from .dispatcher import preparation_error
-from .engine import Engine, check_errors_mode, check_flag, check_instruction, check_timeout, wait
+from .engine import Engine, check_errors_mode, check_flag, check_instruction, check_timeout, item_list, wait
 from .forward import prefix_kv
-from .inputs import MultimodalInput, coerce_input, coerce_inputs
+from .inputs import MultimodalInput, coerce_input
 from .loading import read_head_rows
 from .outputs import RerankResult, ScoreOutput
 from .processing import PreparedItem, VisualInput
@@ -162,10 +162,7 @@ class Qwen3VLReranker(Engine):
         check_instruction(instruction)
         check_flag(truncate, "truncate")
         check_timeout(timeout)
-        try:
-            docs = coerce_inputs(documents)
-        except Qwen3VLError as exc:
-            raise exc.at(0, "documents") from exc
+        docs = item_list(documents, "documents")
         if not docs:
             done: Future = Future()
             done.set_result([])
@@ -222,7 +219,7 @@ class Qwen3VLReranker(Engine):
         """Documents sorted by descending score (ties keep input order), at most ``top_k``."""
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
             raise InputError(f"top_k must be an int >= 0 or None, got {top_k!r}", param="top_k")
-        docs = coerce_inputs(documents)
+        docs = item_list(documents, "documents")
         scores = self.score(query, docs, instruction=instruction, truncate=truncate)
         ranked = sorted(range(len(docs)), key=lambda i: (-scores[i], i))
         if top_k is not None:
