@@ -7,10 +7,10 @@ from ._optional import require as optional_import
 from .config import EngineConfig
 from .embedder import DEFAULT_QUERY_INSTRUCTION, Qwen3VLEmbedder
 from .inputs import MultimodalInput
-from .outputs import PRECISIONS, RerankResult
+from .outputs import PRECISIONS, EmbedOutput, RerankResult, ScoreOutput
 from .reranker import Qwen3VLReranker
 
 __all__ = [
     "EngineConfig", "Qwen3VLEmbedder", "Qwen3VLReranker", "MultimodalInput", "MediaPolicy", "DEFAULT_POLICY",
-    "RerankResult", "PRECISIONS", "DEFAULT_QUERY_INSTRUCTION", "optional_import", *_errors_all,
+    "RerankResult", "EmbedOutput", "ScoreOutput", "PRECISIONS", "DEFAULT_QUERY_INSTRUCTION", "optional_import", *_errors_all,
 ]

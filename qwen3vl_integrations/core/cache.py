@@ -167,6 +167,10 @@ class MediaCache:
     def enabled(self) -> bool:
         return self.max_bytes > 0
 
+    def __reduce__(self):
+        """A copy (pickled, or in another process) starts empty with the same cap and identity."""
+        return MediaCache, (self.max_bytes, self.identity)
+
     # -- counters ----------------------------------------------------------------------------
     def stats(self) -> dict:
         """``{"hits", "misses", "evictions", "bytes", "peak_bytes", "entries"}`` over both levels

@@ -26,19 +26,16 @@ from ..errors import (
 )
 from ..media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
 from .cache import MediaCache
-from .config import EngineConfig
+from .config import IMAGE_FACTOR, EngineConfig
 from .inputs import MultimodalInput, is_frame_list
 from .prompts import expand_image, expand_video
+from .tokens import IMAGE_PAD_ID, SPECIAL_IDS, VIDEO_PAD_ID
 
 __all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "sample_frame_list",
            "SPECIAL_IDS"]
 
-IMAGE_PAD_ID, VIDEO_PAD_ID = 151655, 151656
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: ids the official tokenizer reports as ``all_special_ids`` (kept by truncation)
-SPECIAL_IDS = frozenset(range(151643, 151657))
 SUFFIX_LEN = 5
-IMAGE_FACTOR = 32
 FRAME_LIST_FACTOR = 64  # qwen-vl-utils pre-resizes listed frames with image_patch_size=32 -> factor 64
 VIDEO_MIN_PIXELS = 128 * IMAGE_FACTOR * IMAGE_FACTOR
 VIDEO_FRAME_MAX_PIXELS = 768 * IMAGE_FACTOR * IMAGE_FACTOR

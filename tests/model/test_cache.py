@@ -207,7 +207,9 @@ def test_concurrent_calls_sharing_visuals_encode_each_at_most_twice(embedder, me
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(results) == calls and all(np.array_equal(r, expected) for r in results)
+    # concurrent calls share forward passes (cross-caller batches), so rows meet other rows' GEMM shapes:
+    # equal to float32 rounding, not bit for bit (the sequential tests above check bit identity)
+    assert len(results) == calls and all(np.allclose(r, expected, rtol=0, atol=1e-6) for r in results)
     per_visual = Counter(spy.rows)
     assert len(per_visual) == len(items) and max(per_visual.values()) <= 2  # never once per call
 
