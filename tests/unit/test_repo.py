@@ -154,6 +154,33 @@ def test_what_the_layers_allow(module, source):
     assert layering_violations(source, module, False, known_modules()) == []
 
 
+@pytest.mark.parametrize("module", ["qwen3vl_integrations", "qwen3vl_integrations.core"])
+def test_public_api_is_explicit(module):
+    """The package root and core name their public API without star imports and with a literal
+    ``__all__``, so type checkers see every name (``qwen3vl_integrations.StoreError``); the root
+    re-exports every error and every name of the core."""
+    import importlib
+
+    from qwen3vl_integrations import errors
+
+    path = ROOT / Path(*module.split(".")) / "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)]
+    (declared,) = [n.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__"]
+    names = ast.literal_eval(declared)
+    assert set(errors.__all__) <= set(names) and len(names) == len(set(names))
+    loaded = importlib.import_module(module)
+    assert all(hasattr(loaded, name) for name in names)
+    if module == PACKAGE:
+        assert set(importlib.import_module("qwen3vl_integrations.core").__all__) <= set(names)
+
+
+def test_the_package_ships_py_typed():
+    assert (ROOT / PACKAGE / "py.typed").is_file()
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in package_data[PACKAGE]
+
+
 def test_every_registry_extra_exists_in_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
