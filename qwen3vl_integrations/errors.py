@@ -1,8 +1,8 @@
 """Typed exceptions: every failure the library reports is one of these.
 
 Each error may carry ``index`` (the position of the offending item in the caller's list) and
-``param`` (``"input[3]"``-style path), and a short machine-readable ``code`` that the server maps
-to its protocol's error bodies (see shared design reliability.md).
+``param`` (``"input[3]"``-style path), and a short machine-readable ``code`` (docs/robustness.md
+lists each code with the HTTP status it maps to).
 """
 
 from __future__ import annotations

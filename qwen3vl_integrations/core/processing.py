@@ -1,6 +1,6 @@
 """From a MultimodalInput to model tensors: resizing, HF processor calls, tokenisation, truncation.
 
-Resizing uses qwen-vl-utils' own ``smart_resize`` and ``smart_nframes`` (model contract, section 6);
+Resizing uses qwen-vl-utils' own ``smart_resize`` and ``smart_nframes`` (docs/model-contract.md, section 6);
 pixel values come from the checkpoint's HF image/video processors with resizing off; token ids are
 built from the fully expanded prompt string, in the transformers 4.57 video layout.
 """
@@ -222,7 +222,7 @@ class Preprocessor:
         return float(fps), max_frames, []
 
     def _frame_size(self, nframes: int, height: int, width: int) -> tuple[int, int]:
-        """Per-frame size under the total pixel budget (contract section 6; files and frame lists alike)."""
+        """Per-frame size under the total pixel budget (docs/model-contract.md section 6; files and frame lists alike)."""
         ceiling = max(min(VIDEO_FRAME_MAX_PIXELS, self.config.total_pixels / nframes * 2), int(VIDEO_MIN_PIXELS * 1.05))
         return _smart_resize(height, width, IMAGE_FACTOR, VIDEO_MIN_PIXELS, ceiling)
 

@@ -1,7 +1,7 @@
 """Image loading under a MediaPolicy: header checks before pixels, forced decoding, EXIF, colour modes.
 
 ``load_image`` returns a fully decoded RGB ``PIL.Image``; ``read_video`` returns a ``VideoClip``
-of the frames the model contract samples. Where the bytes come from (paths, URLs, data URIs ...)
+of the frames the model contract samples (docs/model-contract.md, section 6). Where the bytes come from (paths, URLs, data URIs ...)
 is ``fetch`` / ``http``; video decoding is ``video``. This module holds the image rules:
 
 - The pixel ceiling (``policy.max_image_pixels``) is checked from the header, before any pixel is

@@ -40,6 +40,12 @@ _FETCH_SCHEMES = ("http", "https")
 class MediaPolicy:
     """Limits and permissions for loading images and videos.
 
+    Choose one where you build an engine (``Qwen3VLEmbedder.from_pretrained(..., policy=...)``,
+    likewise the reranker); adapters built from that engine use it. The defaults
+    (``DEFAULT_POLICY``) allow **any local path** the process can read: right for a trusted
+    caller's own files, wrong for inputs from untrusted parties, which need
+    :meth:`for_server` (or ``local_roots``).
+
     Sources and permissions
         allow_local_paths: read local files (plain paths, ``pathlib.Path`` and ``file://`` URIs); on
             by default, anywhere the process may read unless ``local_roots`` narrows it.
@@ -73,8 +79,8 @@ class MediaPolicy:
             ``max_frames`` to fit it before any frame is decoded, and refuses
             (``MediaTooLargeError``) when two frames do not fit. The default, 16,777,216, is 8,192
             video tokens (the embedder's ``max_length``) and holds the contract's default request
-            (64 frames of at most 245,760 pixels); with it about 120 frames fit at the smallest
-            frame size.
+            (64 frames of at most 245,760 pixels); beyond that, 110 to 140 frames fit
+            (frames resized to the 131,072-pixel floor).
         max_decoded_frames: frames the decoder may produce in one call (work bound, seeks included).
 
     Time

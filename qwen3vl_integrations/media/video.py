@@ -11,8 +11,8 @@ memory, in a tensor allocated once (``max_video_output_bytes`` bounds it).
 
 Bounded: opening (PyAV ``timeout``), demuxing and decoding (a deadline checked between packets
 and frames, ``video_decode_timeout``), decoder work (``max_decoded_frames``). Not bounded here:
-a single packet on which FFmpeg itself loops forever; the server runs decoding in a subprocess
-it can kill for that (reliability case 15).
+a single packet on which FFmpeg itself loops forever (bounding that needs decoding in a subprocess
+that is killed at the deadline; see docs/robustness.md, case 15).
 """
 
 from __future__ import annotations

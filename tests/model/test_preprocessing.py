@@ -1,4 +1,5 @@
-"""Resizing, video sampling, the 4.57 video layout and M-RoPE positions (model contract, section 6)."""
+"""Resizing, video sampling, the 4.57 video layout and M-RoPE positions (docs/model-contract.md, section 6), and the
+pixel budget of one video."""
 
 import math
 

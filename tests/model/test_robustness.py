@@ -1,4 +1,4 @@
-"""Model-level robustness: reliability cases 4-31 (shared design reliability.md) that need the
+"""Model-level robustness: reliability cases 4-31 (listed in docs/robustness.md) that need the
 embedder or the reranker. Every fixture is generated in tmp_path; docs/robustness.md maps each case
 to the tests here and records what they observed."""
 

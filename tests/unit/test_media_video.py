@@ -1,4 +1,4 @@
-"""read_video: contract frame indices, seeking decode, limits, corrupt input (reliability 12-17, 36)."""
+"""read_video: contract frame indices, seeking decode, limits, corrupt input (docs/robustness.md cases 12-17, 36)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Repository invariants: layering, the optional-dependency registry, README and CI agree."""
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +180,24 @@ def test_the_package_ships_py_typed():
     assert (ROOT / PACKAGE / "py.typed").is_file()
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
     assert "py.typed" in package_data[PACKAGE]
+
+
+#: the design pages docstrings used to cite from outside the repository
+DESIGN_PAGES = ("model-contract.md", "reliability.md", "architecture.md", "protocols.md")
+
+
+def test_cited_pages_exist_in_the_repository():
+    """Docstrings and comments cite pages of docs/ that exist (the repository stands alone): every
+    ``docs/<page>.md``, and every design page named without a folder."""
+    pattern = re.compile(r"docs/[\w-]+\.md|(?<![\w/-])(?:" + "|".join(map(re.escape, DESIGN_PAGES)) + ")")
+    missing = []
+    for path in sorted([*(ROOT / PACKAGE).rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]):
+        if path == Path(__file__).resolve():
+            continue
+        for page in pattern.findall(path.read_text(encoding="utf-8")):
+            if not (ROOT / "docs" / Path(page).name).is_file():
+                missing.append(f"{path.relative_to(ROOT)}: {page}")
+    assert missing == []
 
 
 def test_every_registry_extra_exists_in_pyproject():
