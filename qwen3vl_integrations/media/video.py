@@ -232,7 +232,7 @@ def _effective_request(fps: float, max_frames: int, header: dict, policy: MediaP
             f"the {policy.max_video_output_bytes}-byte frame budget"
         raise MediaTooLargeError(f"{label}: two frames of {width}x{height} exceed {budget}")
     if clamped_by:
-        logger.info("video request clamped (%s): fps %g -> %g, max_frames %d -> %d", ", ".join(clamped_by), fps, eff_fps,
+        logger.debug("video request clamped (%s): fps %g -> %g, max_frames %d -> %d", ", ".join(clamped_by), fps, eff_fps,
                     max_frames, eff_max)
     return eff_fps, eff_max, clamped_by
 
