@@ -3,7 +3,7 @@
 Each error may carry ``index`` (the position of the offending item in the caller's list) and
 ``param`` (``"input[3]"``-style path, or the name of a bad argument such as ``"dim"``), and a short
 machine-readable ``code`` class attribute (never a prefix of the message) that callers map to
-their own status codes. Errors raised for a cause keep it chained (``__cause__``).
+their own status codes (docs/robustness.md lists each code with the HTTP status it maps to). Errors raised for a cause keep it chained (``__cause__``).
 """
 
 from __future__ import annotations
