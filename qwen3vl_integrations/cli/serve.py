@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..server.settings import ServerSettings, _env_value, field_kind
 __all__ = ["add_serve_parser", "run_serve"]
 
 EXIT_BAD_ARGS = 2
+EXIT_CUT_OFF = 1  # SIGTERM's grace period ended with requests still in flight
 
 
 def add_serve_parser(sub) -> argparse.ArgumentParser:
@@ -129,5 +131,11 @@ def run_serve(args) -> int:
     def announce(url: str) -> None:
         print(f"qwen3vl serve: listening on {url} (health turns 200 after the warm-up)", file=sys.stderr, flush=True)
 
-    serve(embedder, reranker, settings, sock=sock, on_listening=announce)
+    drained = serve(embedder, reranker, settings, sock=sock, on_listening=announce)
+    for engine in (embedder, reranker):
+        if engine is not None and hasattr(engine, "close"):
+            engine.close()
+    if not drained:  # model work may still run in a worker thread: do not let it crash the interpreter's exit
+        logging.shutdown()
+        os._exit(EXIT_CUT_OFF)
     return 0

@@ -160,10 +160,18 @@ class EngineBridge:
     def add_batch_listener(self, fn: Callable[[int, int, float, int], None]) -> None:
         self._listeners.append(fn)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop the worker: queued calls fail, the running one finishes; True when the worker stopped."""
         with self._cond:
             self._closed = True
+            while self._queue:
+                job = self._queue.popleft()
+                self._items -= max(1, len(job.items))
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(ModelError("the server is shutting down"))
             self._cond.notify_all()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # -- the worker ------------------------------------------------------------------------------
     def _take(self) -> list[_Job] | None:

@@ -37,8 +37,11 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(embedder=None, reranker=None, settings: ServerSettings | None = None, *,
-          sock: socket.socket | None = None, on_listening: Callable[[str], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT (blocking). ``on_listening(url)`` is called once the socket is bound."""
+          sock: socket.socket | None = None, on_listening: Callable[[str], None] | None = None) -> bool:
+    """Serve until SIGTERM/SIGINT (blocking). ``on_listening(url)`` is called once the socket is bound.
+
+    Returns True when every request in flight finished within the grace period (False: some were cut
+    off, and model work may still be running in a worker thread)."""
     settings = settings or ServerSettings()
     app = create_app(embedder, reranker, settings)
     sock = sock or bind(settings.host, settings.port)
@@ -49,6 +52,7 @@ def serve(embedder=None, reranker=None, settings: ServerSettings | None = None, 
     if on_listening is not None:
         on_listening(f"http://{host if ':' not in host else f'[{host}]'}:{port}")
     server.run(sockets=[sock])
+    return not server.cut_off
 
 
 class _DrainingServer(uvicorn.Server):
@@ -57,6 +61,8 @@ class _DrainingServer(uvicorn.Server):
         self._state = state
         self._grace = grace
         self._drain_deadline: float | None = None
+        #: the grace period ended with requests still in flight
+        self.cut_off = False
 
     def handle_exit(self, sig, frame) -> None:
         if self._drain_deadline is None and not self.should_exit:
@@ -74,6 +80,7 @@ class _DrainingServer(uvicorn.Server):
         if self._state.inflight == 0:
             logger.warning("drained: no request in flight; exiting")
         elif left <= 0:
+            self.cut_off = True
             logger.error("shutdown grace of %.0f s passed with %d request(s) in flight; exiting",
                          self._grace, self._state.inflight)
         else:

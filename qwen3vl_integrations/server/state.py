@@ -128,10 +128,12 @@ class ServerState:
             return self.error_styles[path]
         return "openai" if path.startswith(("/v1/", "/v2/")) else "tei"
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers this state started (never the caller's engines)."""
         for engine in (self.embed_engine, self.rerank_engine):
-            if engine is not None and hasattr(engine, "close") and engine not in (self.embedder, self.reranker):
-                engine.close()
+            if engine is not None and engine is not self.embedder and engine is not self.reranker:
+                if not engine.close(timeout):
+                    logger.warning("an engine call was still running at shutdown")
 
 
 def _check(results: list, role: str) -> None:
