@@ -48,6 +48,11 @@ class ServerSettings:
         "let the items of concurrent requests share forward passes (off: one request per forward, for benchmarks)"))
     shutdown_grace: float = field(default=30.0, metadata=_help(
         "seconds SIGTERM waits for requests in flight before exiting (new requests get 503 meanwhile)"))
+    query_prefix: str | None = field(default=None, metadata=_help(
+        "TEI /embed: an input starting with this text (Milvus' search_prompt) is embedded as a query, prefix removed"))
+    document_prefix: str | None = field(default=None, metadata=_help(
+        "TEI /embed: an input starting with this text (Milvus' ingestion_prompt) is embedded as a document, prefix "
+        "removed"))
     served_model_name: str | None = field(default=None, metadata=_help(
         "model name reported in responses and /v1/models (default: the embedding model id)"))
 
@@ -63,6 +68,9 @@ class ServerSettings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within [0, 65535], got {self.port}")
+        for name in ("query_prefix", "document_prefix"):
+            if getattr(self, name) == "":
+                object.__setattr__(self, name, None)
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be blank (leave it unset to run without a key)")
 
@@ -95,7 +103,8 @@ class ServerSettings:
     def limits(self) -> dict:
         """Every limit, as shown in ``/info`` (never the API key, never the allowed directories)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in ("api_key", "host", "port", "served_model_name", "allow_paths")}
+               if f.name not in ("api_key", "host", "port", "served_model_name", "allow_paths", "query_prefix",
+                                 "document_prefix")}
         out["local_paths_allowed"] = bool(self.allow_paths)
         return out
 

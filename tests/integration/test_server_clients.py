@@ -110,6 +110,21 @@ def test_huggingface_inference_client_feature_extraction(live_server, embedder, 
     assert_same_vectors(served, embedder.embed(TEXTS))
     single = client.feature_extraction(TEXTS[0])
     assert_same_vectors(np.asarray(single).reshape(1, -1), embedder.embed(TEXTS[:1]))
+    # the server runs with --query-prefix "query: ": Milvus' search_prompt becomes the query instruction
+    queries = client.feature_extraction(["query: " + t for t in TEXTS])
+    assert_same_vectors(queries, embedder.embed_queries(TEXTS))
+
+
+def test_pymilvus_model_tei_rerank_function(live_server, reranker):
+    tei = pytest.importorskip("pymilvus.model.reranker")
+    fn = tei.TEIRerankFunction(live_server.url)
+    fn._session.headers.update(live_server.headers())  # the function has no API-key option of its own
+    results = fn(QUERY, TEXTS)
+    reference = reranker.score(QUERY, TEXTS)
+    assert sorted(r.index for r in results) == [0, 1, 2]
+    assert [r.index for r in results] == sorted(range(3), key=lambda i: -reference[i])
+    for r in results:
+        assert r.text == TEXTS[r.index] and abs(r.score - reference[r.index]) <= 1e-5
 
 
 def test_langchain_openai_embeddings(live_server, embedder):

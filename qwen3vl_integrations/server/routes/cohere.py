@@ -139,6 +139,7 @@ class RerankRequest(BaseModel):
     return_documents: bool = False
     instruction: str | None = None
     max_tokens_per_doc: int | None = None
+    truncate_prompt_tokens: int | None = Field(default=None, description="vLLM's; refused (not supported)")
     priority: int | None = Field(default=None, description="accepted and ignored (requests are served in order)")
 
 
@@ -152,9 +153,10 @@ async def rerank_documents(request: Request, raw: dict):
     body = parse_body(RerankRequest, raw)
     state = get_state(request)
     engine = state.reranking_engine()
-    if body.max_tokens_per_doc is not None:
-        raise ApiError(422, "max_tokens_per_doc is not supported: pairs are cut at the model's max_input_length",
-                       code="invalid_input", param="max_tokens_per_doc")
+    for name in ("max_tokens_per_doc", "truncate_prompt_tokens"):
+        if getattr(body, name) is not None:
+            raise ApiError(422, f"{name} is not supported: pairs are cut at the model's max_input_length (see /info)",
+                           code="invalid_input", param=name)
     allow_local = bool(state.settings.allow_paths)
     check_count(len(body.documents), state.settings.max_rerank_documents, "documents", "max_rerank_documents")
     query = item_input(body.query, "query", allow_local)

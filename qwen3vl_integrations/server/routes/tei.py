@@ -6,7 +6,9 @@ posts to the root), and the TEI rerank body (``texts``, dispatched from routes/r
 Right; Left is refused); ``prompt_name`` "query" takes the query instruction, "document"/"passage"
 the document side; ``normalize`` false and ``raw_scores`` true are refused (vectors are always
 L2-normalised, scores always sigmoid probabilities). ``options`` (Weaviate text2vec-huggingface) is
-accepted and ignored.
+accepted and ignored. Milvus' only query/document signal is a prompt it prepends to every text
+(``search_prompt`` / ``ingestion_prompt``): with ``query_prefix`` / ``document_prefix`` set to the same
+strings, such inputs lose the prefix and get the query / document instruction instead.
 """
 
 from __future__ import annotations
@@ -68,6 +70,21 @@ def _texts(value: Any, field: str) -> list[str]:
     return texts
 
 
+def _items(texts: list[str], settings, engine) -> list:
+    """Texts that start with the configured query/document prefix lose it and get that side's instruction."""
+    out: list = []
+    for text in texts:
+        if settings.query_prefix and text.startswith(settings.query_prefix):
+            out.append({"text": text[len(settings.query_prefix):], "instruction": engine.query_instruction})
+        elif settings.document_prefix and text.startswith(settings.document_prefix):
+            rest = text[len(settings.document_prefix):]
+            out.append({"text": rest, "instruction": engine.document_instruction} if engine.document_instruction
+                       else rest)
+        else:
+            out.append(text)
+    return out
+
+
 def _side(prompt_name: str | None) -> str | None:
     if prompt_name in (None, "document", "passage"):
         return "document"
@@ -90,8 +107,9 @@ async def embed(request: Request, body: EmbedRequest):
     dim = check_dimensions(body.dimensions, engine, "dimensions")
     instruction = embed_instruction(engine, None, _side(body.prompt_name))
     truncate = _truncate(body.truncate, body.truncation_direction)
+    items = _items(texts, state.settings, engine)
     results = await run_engine(request, lambda: engine.submit_embed(
-        texts, instruction=instruction, dim=dim, truncate=truncate, timeout=request_timeout(request)))
+        items, instruction=instruction, dim=dim, truncate=truncate, timeout=request_timeout(request)))
     first_error(results, "inputs")
     return json_response([r.vector.tolist() for r in results])
 
