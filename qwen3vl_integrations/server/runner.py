@@ -69,7 +69,9 @@ class _DrainingServer(uvicorn.Server):
             self._drain_deadline = time.monotonic() + self._grace
             self._state.begin_drain()
             return
-        super().handle_exit(sig, frame)
+        logger.error("second signal: exiting now, %d request(s) cut off", self._state.inflight)
+        self.cut_off = self.cut_off or self._state.inflight > 0
+        self.should_exit = self.force_exit = True
 
     async def on_tick(self, counter: int) -> bool:
         if await super().on_tick(counter):

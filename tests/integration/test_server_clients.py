@@ -85,6 +85,14 @@ def test_cohere_client_v2_embed_texts_images_and_types(live_server, embedder):
     assert_same_vectors(images.embeddings.float_, embedder.embed([{"image": image}]))
 
 
+def test_cohere_v1_client_embed_gets_the_v1_float_shape(live_server, embedder):
+    cohere = pytest.importorskip("cohere")
+    co = cohere.Client(api_key=live_server.api_key, base_url=live_server.url)
+    answer = co.embed(model="qwen3vl", texts=TEXTS, input_type="search_document")
+    assert answer.response_type == "embeddings_floats"
+    assert_same_vectors(answer.embeddings, embedder.embed(TEXTS))
+
+
 def test_cohere_client_v2_rerank_texts_and_image(live_server, reranker):
     cohere = pytest.importorskip("cohere")
     co = cohere.ClientV2(api_key=live_server.api_key, base_url=live_server.url)

@@ -1,5 +1,8 @@
 """Cohere embed (``POST /v2/embed``, ``/v1/embed``) and the Cohere/Jina rerank body (``documents``).
 
+``/v1/embed`` without ``embedding_types`` answers Cohere v1's ``embeddings_floats`` shape (a list of
+float vectors); every other embed answer is ``embeddings_by_type``.
+
 Embed takes exactly one of ``texts``, ``images`` (data URIs or https URLs) and ``inputs`` (content
 lists); ``input_type`` picks the instruction (search_query: the query instruction; search_document and
 image: the document side; classification and clustering: their own instructions below);
@@ -113,10 +116,14 @@ async def embed(request: Request, body: EmbedRequest):
         items, instruction=instruction, dim=dim, truncate=truncate, timeout=request_timeout(request)))
     first_error(results, field)
     vectors = np.stack([r.vector for r in results])
-    kinds = list(dict.fromkeys(body.embedding_types or ["float"]))
     tokens = sum(r.tokens for r in results)
-    answer: dict[str, Any] = {"id": uuid.uuid4().hex, "response_type": "embeddings_by_type",
-                              "embeddings": {kind: _encoded(vectors, kind) for kind in kinds}}
+    answer: dict[str, Any] = {"id": uuid.uuid4().hex}
+    if body.embedding_types is None and request.url.path == "/v1/embed":  # Cohere v1: a plain list of floats
+        answer.update(response_type="embeddings_floats", embeddings=vectors.tolist())
+    else:
+        kinds = list(dict.fromkeys(body.embedding_types or ["float"]))
+        answer.update(response_type="embeddings_by_type",
+                      embeddings={kind: _encoded(vectors, kind) for kind in kinds})
     if field == "texts":
         answer["texts"] = body.texts
     answer["meta"] = {"api_version": {"version": "2"},
@@ -140,6 +147,8 @@ class RerankRequest(BaseModel):
     instruction: str | None = None
     max_tokens_per_doc: int | None = None
     truncate_prompt_tokens: int | None = Field(default=None, description="vLLM's; refused (not supported)")
+    max_chunks_per_doc: int | None = Field(default=None, description="Cohere v1's; refused (not supported)")
+    rank_fields: list[str] | None = Field(default=None, description="Cohere v1's; only ['text'] is accepted")
     priority: int | None = Field(default=None, description="accepted and ignored (requests are served in order)")
 
 
@@ -153,7 +162,10 @@ async def rerank_documents(request: Request, raw: dict):
     body = parse_body(RerankRequest, raw)
     state = get_state(request)
     engine = state.reranking_engine()
-    for name in ("max_tokens_per_doc", "truncate_prompt_tokens"):
+    if body.rank_fields not in (None, ["text"]):
+        raise ApiError(422, "rank_fields: documents are ranked on their whole content; only ['text'] is accepted",
+                       code="invalid_input", param="rank_fields")
+    for name in ("max_tokens_per_doc", "truncate_prompt_tokens", "max_chunks_per_doc"):
         if getattr(body, name) is not None:
             raise ApiError(422, f"{name} is not supported: pairs are cut at the model's max_input_length (see /info)",
                            code="invalid_input", param=name)
