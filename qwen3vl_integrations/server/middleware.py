@@ -74,7 +74,8 @@ class ServerMiddleware:
 
     def _check_key(self, scope) -> None:
         key = self.state.settings.api_key
-        if key is None or f"{scope['method']} {scope['path']}" in self.state.public_routes:
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        if key is None or f"{method} {scope['path']}" in self.state.public_routes:
             return
         header = _header(scope, b"authorization")
         scheme, _, token = header.partition(" ")

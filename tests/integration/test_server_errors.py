@@ -152,3 +152,27 @@ def test_private_image_urls_get_400_and_no_connection_is_made(live_server):
         listener.close()
     assert accepted == []
     assert messages["/etc/passwd"] == messages["/etc/no-such-file"]  # nothing tells whether a file exists
+
+
+def test_local_paths_only_under_the_allowed_directory(live_server, embedder, tmp_path):
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 56, 3), dtype=np.uint8))
+    inside = live_server.allowed_dir / "cat.png"
+    image.save(inside)
+    outside = tmp_path / "secret.png"
+    image.save(outside)
+    (live_server.allowed_dir / "link.png").symlink_to(outside)
+    client = _client(live_server)
+
+    def embed(path):
+        return client.embeddings.create(model="m", encoding_format="float",
+                                        input=[[{"type": "image_url", "image_url": {"url": str(path)}}]])
+
+    served = np.asarray([embed(inside).data[0].embedding])
+    assert cosine(served, embedder.embed([{"image": image}])).min() >= 0.99999
+    for path in (outside, live_server.allowed_dir / "link.png", live_server.allowed_dir / ".." / outside.name):
+        with pytest.raises(openai.BadRequestError) as info:
+            embed(path)
+        assert info.value.body["code"] == "media_policy", path
+        assert str(tmp_path) not in info.value.body["message"]  # no resolved server path in the answer

@@ -26,8 +26,8 @@ _MEDIA_LIMITS = ("allowed_schemes", "allow_data_uris", "allow_base64", "allow_pr
                  "video_decode_timeout", "max_redirects")
 
 
-@router.get("/health")
-@router.get("/")
+@router.api_route("/health", methods=["GET", "HEAD"])
+@router.api_route("/", methods=["GET", "HEAD"])
 async def health(request: Request) -> Response:
     state = get_state(request)
     if not state.healthy:
