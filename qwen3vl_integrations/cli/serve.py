@@ -72,18 +72,16 @@ def _add_setting(group, f: dataclasses.Field) -> None:
 
 
 def settings_from_args(args) -> ServerSettings:
-    """Command-line values over ``QWEN3VL_*`` variables over the defaults; the key from its file."""
+    """Command-line values over ``QWEN3VL_*`` variables over the defaults; the key from its file.
+    A bad value raises ValueError naming the setting."""
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(ServerSettings)
                  if getattr(args, f.name, None) is not None}
     if args.api_key_file:
         try:
             overrides["api_key"] = Path(args.api_key_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise SystemExit(f"qwen3vl: error: cannot read --api-key-file: {exc.strerror}") from None
-    try:
-        return ServerSettings.from_env(**overrides)
-    except ValueError as exc:
-        raise SystemExit(f"qwen3vl: error: {exc}") from None
+            raise ValueError(f"cannot read --api-key-file: {exc.strerror}") from None
+    return ServerSettings.from_env(**overrides)
 
 
 def _load_models(args, settings: ServerSettings):
@@ -127,6 +125,9 @@ def run_serve(args) -> int:
     except CliError as exc:
         print(f"qwen3vl: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ValueError as exc:  # a bad engine setting (QWEN3VL_MAX_PIXELS=..., QWEN3VL_DIM=...)
+        print(f"qwen3vl: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGS
 
     def announce(url: str) -> None:
         print(f"qwen3vl serve: listening on {url} (health turns 200 after the warm-up)", file=sys.stderr, flush=True)
