@@ -3,6 +3,7 @@
     qwen3vl index PATH... [--db URI] [--collection NAME] [--model ID] [--dim D]
     qwen3vl search [QUERY] [--image PATH] [--top-k K] [--rerank/--no-rerank] [--json]
     qwen3vl info [--json]
+    qwen3vl serve [--model ID] [--reranker-model ID] [--host 127.0.0.1] [--port 8080]   (see cli/serve.py)
 
 Every option also comes from an environment variable of the one prefix ``QWEN3VL_``
 (``QWEN3VL_DB``, ``QWEN3VL_TOKEN``, ``QWEN3VL_COLLECTION``, ``QWEN3VL_MODEL``,
@@ -119,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="collection stats and recorded model settings")
     _common(info)
     info.add_argument("--json", action="store_true", help="print as JSON")
+    from .serve import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -152,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "index" and not 0 <= args.chunk_overlap < args.chunk_chars // 2:
         parser.error("--chunk-overlap must be >= 0 and less than half of --chunk-chars")
     configure_logging(args.verbose, args.quiet)
+    if args.command == "serve":
+        from .serve import run_serve
+
+        return run_serve(args)
     from .commands import run
 
     return run(args)
