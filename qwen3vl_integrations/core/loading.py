@@ -29,20 +29,17 @@ def progress_bars(show: bool) -> Iterator[None]:
     """Within the block, transformers' and huggingface_hub's progress bars ("Loading weights",
     downloads) are shown only if ``show``; their previous setting is restored afterwards. (The
     setting is process-wide in those libraries, so loads are serialised while it is changed.)"""
-    if show:
-        yield
-        return
     from transformers.utils import logging as hf_logging
 
     with _PROGRESS_LOCK:
         enabled = hf_logging.is_progress_bar_enabled()
-        if enabled:
-            hf_logging.disable_progress_bar()
+        if enabled != show:
+            (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
         try:
             yield
         finally:
-            if enabled:
-                hf_logging.enable_progress_bar()
+            if enabled != show:
+                (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
 
 
 @dataclass(frozen=True)

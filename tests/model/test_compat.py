@@ -31,6 +31,21 @@ def test_forward_paths_use_the_current_cache_api(reranker, embedder, rng, packin
 
 
 def test_loading_is_silent_unless_progress_is_asked_for(tiny_checkpoint, capfd):
+    from transformers.utils import logging as hf_logging
+
+    if not hf_logging.is_progress_bar_enabled():  # the setting is process-wide; an in-process CLI run turns it off
+        hf_logging.enable_progress_bar()
+        restore = hf_logging.disable_progress_bar
+    else:
+        restore = None
+    try:
+        _check_loading_output(tiny_checkpoint, capfd, hf_logging)
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _check_loading_output(tiny_checkpoint, capfd, hf_logging) -> None:
     capfd.readouterr()
     Qwen3VLEmbedder.from_pretrained(tiny_checkpoint, device="cpu")
     quiet = capfd.readouterr()
@@ -38,8 +53,6 @@ def test_loading_is_silent_unless_progress_is_asked_for(tiny_checkpoint, capfd):
     Qwen3VLReranker.from_pretrained(tiny_checkpoint, device="cpu", show_progress=True)
     shown = capfd.readouterr()
     assert "Loading weights" in shown.err
-    from transformers.utils import logging as hf_logging
-
     assert hf_logging.is_progress_bar_enabled()  # the global setting is restored after a quiet load
 
 
