@@ -65,6 +65,7 @@ def test_hub_unreachable_is_one_line_naming_the_options(tmp_path):
     assert not (tmp_path / "x.db" / "collections").exists() or not any((tmp_path / "x.db" / "collections").iterdir())
 
 
+@pytest.mark.slow
 def test_readme_main_job_with_tiny_random(tiny_cache, tmp_path, capsys):
     db = str(tmp_path / "q.db")
     assert main(["index", str(MEDIA), "--db", db, "--model", "tiny-random", "--no-progress"]) == 0
@@ -82,6 +83,7 @@ def test_readme_main_job_with_tiny_random(tiny_cache, tmp_path, capsys):
     assert info["rows"] == 13 and info["recorded"]["model"] == "tiny-random" and info["dim"] == 64
 
 
+@pytest.mark.slow
 def test_json_outputs_parse(tiny_checkpoint, clean_env, capsys):
     db, model = str(clean_env / "j.db"), str(tiny_checkpoint)
     assert main(["index", str(MEDIA / "cats.md"), str(MEDIA / "field_report.pdf"), "--db", db, "--model", model,

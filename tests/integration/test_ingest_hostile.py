@@ -11,8 +11,7 @@ pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from qwen3vl_integrations.milvus import MultimodalIndex
-
-from ..unit.test_ingest_walk import _deep_folder
+from tests.conftest import deep_folder
 
 
 def hostile_folder(root: Path) -> Path:
@@ -31,7 +30,7 @@ def hostile_folder(root: Path) -> Path:
     (outside / "secret.txt").write_text("secret words from outside the indexed folder")
     (folder / "x_secret.txt").symlink_to(outside / "secret.txt")
     (folder / "inside.txt").symlink_to(folder / "good.txt")
-    _deep_folder(folder / "zz_deep")
+    deep_folder(folder / "zz_deep")
     return folder
 
 
@@ -61,7 +60,7 @@ CASES = {
     "dangling link": (lambda f: (f / "dangling.txt").symlink_to(f / "nowhere.txt"),
                       {"dangling.txt": ("dangling_symlink", True)}),
     "link outside the folder": (_outside, {"x_secret.txt": ("symlink_outside", False)}),
-    "unlistable folder": (lambda f: _deep_folder(f / "zz_deep"), {"d" * 250: ("unreadable_dir", True)}),
+    "unlistable folder": (lambda f: deep_folder(f / "zz_deep"), {"d" * 250: ("unreadable_dir", True)}),
 }
 
 

@@ -132,6 +132,7 @@ def _index_then_kill(db: Path, folder: Path, checkpoint: Path, after_rows: int) 
     return written
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume_gives_exactly_the_corpus(corpus, tiny_checkpoint, embedder, tmp_path):
     folder, kinds = corpus
     db = tmp_path / "resume.db"
@@ -271,6 +272,7 @@ def test_database_open_in_another_process_raises_store_locked(tmp_path, capsys):
 
 
 # -- search -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_search_by_text_image_filter_and_rerank(embedder, reranker, tmp_path):
     media = ROOT / "examples" / "media"
     with MultimodalIndex(embedder, str(tmp_path / "s.db"), reranker=reranker) as index:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from qwen3vl_integrations.ingest import (
     iter_files,
 )
 from qwen3vl_integrations.media import MediaPolicy
+from tests.conftest import deep_folder
 
 pytestmark = pytest.mark.timeout(60)  # a FIFO or /dev/urandom must never hang the walk or the hash
 
@@ -83,30 +83,11 @@ def test_non_utf8_names_are_failures(tmp_path):
                                                           os.path.join(os.fsencode(tmp_path), b"dir\xff")}
 
 
-def _deep_folder(top: Path) -> bytes:
-    """A real folder whose path is longer than PATH_MAX (os.scandir on it fails even as root)."""
-    top.mkdir()
-    fd = os.open(top, os.O_RDONLY)
-    parts = [os.fsencode(top)]
-    try:
-        for _ in range(18):
-            name = b"d" * 250
-            os.mkdir(name, dir_fd=fd)
-            parts.append(name)
-            fd, old = os.open(name, os.O_RDONLY, dir_fd=fd), fd
-            os.close(old)
-        with open(os.open(b"deep.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w") as handle:
-            handle.write("too deep to reach")
-    finally:
-        os.close(fd)
-    return b"/".join(parts)
-
-
 def test_folder_walk_errors_are_reported(tmp_path):
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.txt").write_text("b")
-    _deep_folder(tmp_path / "x_deep")
+    deep_folder(tmp_path / "x_deep")
     walk = iter_files([tmp_path])
     first = next(walk)
     assert first.source.endswith("a.txt")
