@@ -1,12 +1,13 @@
 """From a MultimodalInput to model tensors: resizing, HF processor calls, tokenisation, truncation.
 
-Resizing uses qwen-vl-utils' own ``smart_resize`` and ``smart_nframes`` (model contract, section 6);
+Resizing uses qwen-vl-utils' own ``smart_resize`` and ``smart_nframes`` (docs/model-contract.md, section 6);
 pixel values come from the checkpoint's HF image/video processors with resizing off; token ids are
 built from the fully expanded prompt string, in the transformers 4.57 video layout.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -21,22 +22,22 @@ from ..errors import (
     InputError,
     InputTooLongError,
     MediaDecodeError,
+    MediaTooLargeError,
     Qwen3VLError,
     UnsupportedMediaError,
 )
 from ..media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
-from .config import EngineConfig
+from .cache import MediaCache
+from .config import IMAGE_FACTOR, EngineConfig
 from .inputs import MultimodalInput, is_frame_list
 from .prompts import expand_image, expand_video
+from .tokens import IMAGE_PAD_ID, SPECIAL_IDS, VIDEO_PAD_ID
 
-__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "SPECIAL_IDS"]
+__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "sample_frame_list",
+           "SPECIAL_IDS"]
 
-IMAGE_PAD_ID, VIDEO_PAD_ID = 151655, 151656
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: ids the official tokenizer reports as ``all_special_ids`` (kept by truncation)
-SPECIAL_IDS = frozenset(range(151643, 151657))
 SUFFIX_LEN = 5
-IMAGE_FACTOR = 32
 FRAME_LIST_FACTOR = 64  # qwen-vl-utils pre-resizes listed frames with image_patch_size=32 -> factor 64
 VIDEO_MIN_PIXELS = 128 * IMAGE_FACTOR * IMAGE_FACTOR
 VIDEO_FRAME_MAX_PIXELS = 768 * IMAGE_FACTOR * IMAGE_FACTOR
@@ -54,6 +55,8 @@ class VisualInput:
     #: vision-tower output (merged features, deepstack features per layer) once encoded; a query's
     #: media are encoded once per rerank call and reused for every pair
     features: tuple | None = None
+    #: key of this visual in the engine's MediaCache (content hash + settings); ``None`` when uncached
+    cache_key: str | None = None
 
 
 @dataclass
@@ -74,7 +77,15 @@ class PreparedItem:
             self.input_ids, [v.grid_thw for v in self.images], [v.grid_thw for v in self.videos])
 
 
-def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+logger = logging.getLogger(__name__)
+
+
+def _grid(thw) -> tuple[int, int, int]:
+    t, h, w = (int(x) for x in thw)
+    return t, h, w
+
+
+def _smart_resize(height: int, width: int, factor: int, min_pixels: float, max_pixels: float) -> tuple[int, int]:
     from qwen_vl_utils.vision_process import smart_resize
 
     try:
@@ -99,6 +110,13 @@ def _resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tenso
     from torchvision.transforms import functional as TF
 
     return TF.resize(frames, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+
+
+def sample_frame_list(frames: Sequence, max_frames: int) -> list:
+    """The frames a frame-list video keeps: all of them, or ``max_frames`` evenly spaced ones."""
+    if len(frames) > max_frames:
+        return [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
+    return list(frames)
 
 
 def truncate_ids(ids: list[int], max_length: int, special_ids=SPECIAL_IDS) -> tuple[list[int], bool]:
@@ -151,40 +169,78 @@ def rope_positions(ids: Sequence[int], image_grids: Sequence[tuple], video_grids
 class Preprocessor:
     """Turns inputs into PreparedItems for one checkpoint's processor and settings (thread-safe)."""
 
-    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
+    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY,
+                 cache: MediaCache | None = None):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.config = config
         self.policy = policy
+        self.cache = cache if cache is not None else MediaCache(0)
 
     # -- media -----------------------------------------------------------------------------
     def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
+        budget = (min_pixels or self.config.min_pixels, max_pixels or self.config.max_pixels)
+        return self.cache.image(source, self.policy, budget, lambda loadable: self._image(loadable, *budget))
+
+    def _image(self, source, min_pixels: int, max_pixels: int) -> VisualInput:
         img = load_image(source, self.policy)
         source_size = img.size
-        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, min_pixels or self.config.min_pixels,
-                             max_pixels or self.config.max_pixels)
-        img = img.resize((w, h), Image.BICUBIC)
+        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, min_pixels, max_pixels)
+        img = img.resize((w, h), Image.Resampling.BICUBIC)
         out = self.processor.image_processor(images=[img], do_resize=False, return_tensors="pt")
-        grid = tuple(int(x) for x in out["image_grid_thw"][0])
+        grid = _grid(out["image_grid_thw"][0])
         return VisualInput(out["pixel_values"], grid, expand_image(grid[0] * grid[1] * grid[2] // 4),
                            {"size": (w, h), "source_size": source_size})
 
     def video(self, source, fps=None, max_frames=None) -> VisualInput:
-        fps, max_frames = self._video_request(fps, max_frames)
+        """Sample, load, resize and encode one video (a file source or a frame list), through the cache.
+
+        Its work is bounded by what the model computes: ``max_frames`` is lowered (before any
+        frame is decoded) so that sampled frames x resized pixels stays within
+        ``policy.max_video_pixels``; ``meta["effective"]`` reports the values used (see
+        :meth:`_effective`). A frame list is first sampled to ``max_frames`` (the frames the cache
+        key hashes), then to what the pixel budget allows."""
+        fps, max_frames, clamped_by = self._video_request(fps, max_frames)
+        total = self.config.total_pixels
         if is_frame_list(source):
-            frames, indices, video_fps = self._frame_list(source, max_frames)
-            effective = {"max_frames": max_frames}
+            if len(source) == 0:
+                raise EmptyInputError("a frame-list video has no frames")
+            listed = len(source)
+            visual = self.cache.frame_list(sample_frame_list(source, max_frames), self.policy, (max_frames, total),
+                                           lambda frames: self._video(frames, fps, max_frames, listed))
         else:
-            clip = read_video(source, self.policy, fps=fps, max_frames=max_frames)
-            frames, indices, video_fps = clip.frames, list(clip.frame_indices), float(clip.fps)
-            frames = _resize_frames(frames, *self._frame_size(len(frames), *frames.shape[-2:]))
-            effective = {"fps": clip.effective_fps, "max_frames": clip.effective_max_frames,
-                         "total_frames": clip.total_frames}
-        visual = self._encode_video(frames, indices, video_fps)
+            visual = self.cache.video_file(source, self.policy, (fps, max_frames, total),
+                                           lambda opened: self._video(opened, fps, max_frames))
+        effective = dict(visual.meta["effective"])
+        effective["clamped_by"] = tuple(dict.fromkeys([*clamped_by, *effective["clamped_by"]]))
         visual.meta["effective"] = effective
+        if effective["clamped_by"]:
+            logger.info("video request clamped (%s): max_frames %s, %d frames of %dx%d", ", ".join(effective["clamped_by"]),
+                        effective["max_frames"], visual.meta["frames"], *visual.meta["size"])
         return visual
 
-    def _video_request(self, fps, max_frames) -> tuple[float, int]:
+    def _video(self, source, fps: float, max_frames: int, listed: int | None = None) -> VisualInput:
+        """One video's VisualInput without the cache: ``source`` is an opened file or the sampled
+        frames of a frame list (of ``listed`` frames in all)."""
+        if is_frame_list(source):
+            frames, indices, video_fps, effective = self._frame_list(source, max_frames, listed)
+        else:
+            frames, indices, video_fps, effective = self._video_file(source, fps, max_frames)
+        visual = self._encode_video(frames, indices, video_fps)
+        visual.meta["effective"] = self._effective(visual, effective)
+        return visual
+
+    @staticmethod
+    def _effective(visual: VisualInput, values: dict) -> dict:
+        """The effective values of one video: ``fps`` (files) and ``max_frames`` after clamping,
+        ``total_frames`` (in the file or the list), ``frames`` (sampled, as the model sees them),
+        ``size`` (resized ``(width, height)``), ``pixels`` (frames x width x height) and
+        ``clamped_by`` (names of the limits that lowered the request; empty when none did)."""
+        width, height = visual.meta["size"]
+        frames = visual.meta["frames"]
+        return {**values, "frames": frames, "size": (width, height), "pixels": frames * width * height}
+
+    def _video_request(self, fps, max_frames) -> tuple[float, int, list[str]]:
         """Validate a request's fps / max_frames; max_frames is capped by the policy's ceiling."""
         fps = self.config.fps if fps is None else fps
         max_frames = self.config.max_frames if max_frames is None else max_frames
@@ -192,46 +248,89 @@ class Preprocessor:
             raise InputError(f"fps must be a positive number, got {fps!r}")
         if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2:
             raise InputError(f"max_frames must be an integer >= 2, got {max_frames!r}")
-        return float(fps), min(max_frames, self.policy.max_video_frames)
+        if max_frames > self.policy.max_video_frames:
+            return float(fps), self.policy.max_video_frames, ["max_video_frames"]
+        return float(fps), max_frames, []
 
     def _frame_size(self, nframes: int, height: int, width: int) -> tuple[int, int]:
-        """Per-frame size under the total pixel budget (contract section 6; files and frame lists alike)."""
+        """Per-frame size under the total pixel budget (docs/model-contract.md section 6; files and frame lists alike)."""
         ceiling = max(min(VIDEO_FRAME_MAX_PIXELS, self.config.total_pixels / nframes * 2), int(VIDEO_MIN_PIXELS * 1.05))
         return _smart_resize(height, width, IMAGE_FACTOR, VIDEO_MIN_PIXELS, ceiling)
 
-    def _frame_list(self, frames: Sequence, max_frames: int) -> tuple[torch.Tensor, list[int], float]:
-        """Sample, load and resize listed frames one at a time (only one full-size frame in memory),
-        padded to an even count by repeating the last; fps 2 timestamps, as qwen-vl-utils does."""
+    def frames_within_budget(self, height: int, width: int, max_frames: int) -> int:
+        """The most frames ``n <= max_frames`` such that every sample of up to ``n`` frames of this
+        source size, padded to an even count and resized by :meth:`_frame_size`, holds at most
+        ``policy.max_video_pixels`` pixels; ``MediaTooLargeError`` when not even two frames do."""
+        budget, best = self.policy.max_video_pixels, 0
+        for n in range(2, max_frames + 1):
+            even = n + n % 2
+            h, w = self._frame_size(even, height, width)
+            if even * h * w > budget:
+                break
+            best = n
+        if best < 2:
+            h, w = self._frame_size(2, height, width)
+            raise MediaTooLargeError(f"two frames of {width}x{height} resize to {w}x{h}: {2 * w * h} pixels, over "
+                                     f"the media policy's max_video_pixels={budget}")
+        return best
+
+    def _video_file(self, source, fps: float, max_frames: int) -> tuple[torch.Tensor, list[int], float, dict]:
+        """Decode the contract's frames of a video file within the pixel budget, then resize them
+        (the source-sized frames are released before the caller encodes)."""
+        def frame_limit(width: int, height: int) -> int:
+            return self.frames_within_budget(height, width, max_frames)
+
+        clip = read_video(source, self.policy, fps=fps, max_frames=max_frames, frame_limit=frame_limit)
+        frames = _resize_frames(clip.frames, *self._frame_size(len(clip.frames), *clip.frames.shape[-2:]))
+        clamped_by = ["max_video_pixels" if name == "frame_limit" else name for name in clip.metadata.get("clamped_by", [])]
+        effective = {"fps": clip.effective_fps, "max_frames": clip.effective_max_frames, "total_frames": clip.total_frames,
+                     "clamped_by": clamped_by}
+        return frames, list(clip.frame_indices), float(clip.fps), effective
+
+    def _frame_list(self, frames: Sequence, max_frames: int,
+                    listed: int | None = None) -> tuple[torch.Tensor, list[int], float, dict]:
+        """Load and resize the (already sampled, :func:`sample_frame_list`) frames of a frame list one
+        at a time (only one full-size frame in memory), padded to an even count by repeating the last;
+        fps 2 timestamps, as qwen-vl-utils does. The first frame's size sets the pixel budget's frame
+        count before any other is loaded (``listed``: frames in the caller's list)."""
         if len(frames) == 0:
             raise EmptyInputError("a frame-list video has no frames")
-        if len(frames) > max_frames:
-            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
-        nframes = len(frames) + len(frames) % 2
-        resized, first_shape, size = [], None, None
-        for k, frame in enumerate(frames):
-            try:
-                img = load_image(frame, self.policy)
-            except Qwen3VLError as exc:
-                raise exc.__class__(f"frame {k}: {exc}") from exc
-            h, w = _smart_resize(img.height, img.width, FRAME_LIST_FACTOR, 4 * FRAME_LIST_FACTOR ** 2,
-                                 16384 * FRAME_LIST_FACTOR ** 2)
-            pixels = np.asarray(img.resize((w, h), Image.BICUBIC))
-            if first_shape is None:
-                first_shape, size = pixels.shape, self._frame_size(nframes, h, w)
-            elif pixels.shape != first_shape:
+        first = self._list_frame(frames[0], 0)
+        limit = min(max_frames, self.frames_within_budget(first.shape[0], first.shape[1], max_frames))
+        effective = {"max_frames": limit, "total_frames": len(frames) if listed is None else listed,
+                     "clamped_by": ["max_video_pixels"] if limit < max_frames else []}
+        positions = list(range(len(frames)))
+        if len(frames) > limit:
+            positions = np.linspace(0, len(frames) - 1, limit, dtype=int).tolist()
+        nframes = len(positions) + len(positions) % 2
+        h, w = self._frame_size(nframes, first.shape[0], first.shape[1])
+        out = torch.empty((nframes, 3, h, w), dtype=torch.uint8)
+        for slot, position in enumerate(positions):
+            pixels = first if position == 0 else self._list_frame(frames[position], position)
+            if pixels.shape != first.shape:
                 raise MediaDecodeError("the frames of a frame-list video must have one size "
                                        "(after resizing to multiples of 64)")
-            resized.append(_resize_frames(torch.from_numpy(pixels.transpose(2, 0, 1).copy())[None], *size))
-        if len(resized) % 2:
-            resized.append(resized[-1])
-        return torch.cat(resized), list(range(nframes)), FRAME_LIST_FPS
+            out[slot] = _resize_frames(torch.from_numpy(pixels.transpose(2, 0, 1).copy())[None], h, w)[0]
+        if len(positions) % 2:
+            out[-1] = out[-2]
+        return out, list(range(nframes)), FRAME_LIST_FPS, effective
+
+    def _list_frame(self, frame, k: int) -> np.ndarray:
+        """One listed frame, loaded and pre-resized to multiples of 64 as qwen-vl-utils does (H, W, 3)."""
+        try:
+            img = load_image(frame, self.policy)
+        except Qwen3VLError as exc:
+            raise exc.__class__(f"frame {k}: {exc}") from exc
+        h, w = _smart_resize(img.height, img.width, FRAME_LIST_FACTOR, 4 * FRAME_LIST_FACTOR ** 2,
+                             16384 * FRAME_LIST_FACTOR ** 2)
+        return np.asarray(img.resize((w, h), Image.Resampling.BICUBIC))
 
     def _encode_video(self, frames: torch.Tensor, indices: list[int], video_fps: float) -> VisualInput:
         video_processor = self.processor.video_processor
         extra = {"cap_pixels_per_frame": True} if hasattr(video_processor, "cap_pixels_per_frame") else {}
         out = video_processor(videos=[frames.float()], do_resize=False, do_sample_frames=False, return_tensors="pt",
                               **extra)
-        grid = tuple(int(x) for x in out["video_grid_thw"][0])
+        grid = _grid(out["video_grid_thw"][0])
         times = _timestamps(indices, video_fps)[: grid[0]]
         tokens = expand_video(times, grid[1] * grid[2] // 4)
         h, w = frames.shape[-2:]

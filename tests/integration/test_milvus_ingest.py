@@ -1,6 +1,7 @@
 """Ingestion into Milvus Lite: kill and resume, idempotence, failures, refusals, locking, search.
 
-Reliability cases 50-56 (shared design reliability.md), on the tiny random checkpoint.
+Reliability cases 50-56 (resume after a kill, idempotent re-ingest, in-batch duplicates, poison rows, dimension
+mismatch, read-after-write, a locked Milvus Lite file), on the tiny random checkpoint.
 """
 
 from __future__ import annotations
