@@ -9,7 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .options import ENV_PREFIX, EXIT_MODEL, EXIT_USAGE, CliError
+from qwen3vl_integrations.core.config import env_value
+
+from .options import EXIT_MODEL, EXIT_USAGE, CliError
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ DEFAULT_RERANKER = "Qwen/Qwen3-VL-Reranker-2B"
 
 def cache_dir() -> Path:
     """``$QWEN3VL_CACHE_DIR``, else ``$XDG_CACHE_HOME/qwen3vl_integrations``, else ``~/.cache/qwen3vl_integrations``."""
-    configured = os.environ.get(ENV_PREFIX + "CACHE_DIR")
+    configured = env_value("CACHE_DIR", str)
     if configured:
         return Path(configured).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -1,22 +1,23 @@
 """Options shared by the commands, their environment variables, and the exit codes.
 
-An option's default may come from ``QWEN3VL_<NAME>`` (``core.config.ENV_PREFIX``). Such a
-default is handed to argparse as a string, so argparse converts it with the option's own type:
-a bad value is a usage error (exit code 2) naming the variable, like a bad command-line value.
+An option's default may come from ``QWEN3VL_<NAME>`` (``core.config.ENV_PREFIX``, read with
+``core.config.env_value``). Such a default is handed to argparse as a string, so argparse converts
+it with the option's own type and range: a bad value is a usage error (exit code 2) naming the
+variable, like a bad command-line value.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 
-from qwen3vl_integrations.core.config import ENV_PREFIX
+from qwen3vl_integrations.core.config import ENV_PREFIX, env_value
 from qwen3vl_integrations.ingest import MAX_SEARCH_LIMIT
 
 __all__ = ["ENV_PREFIX", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_MODEL", "EXIT_MISMATCH", "EXIT_LOCKED",
            "EXIT_INTERRUPTED", "CliError", "env_default", "positive_int", "int_between", "positive_float",
-           "add_store_options", "add_model_options", "add_output_options", "DEFAULT_DB", "DEFAULT_COLLECTION"]
+           "add_store_options", "add_model_options", "add_output_options", "DEFAULT_DB", "DEFAULT_COLLECTION",
+           "SEARCH_LIMIT"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_MISMATCH, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 75, 130
 DEFAULT_DB, DEFAULT_COLLECTION = "./qwen3vl.db", "qwen3vl"
@@ -39,7 +40,7 @@ class _EnvValue(str):
 def env_default(name: str, fallback=None):
     """``$QWEN3VL_<name>`` when set and not empty (a string argparse converts with the option's
     type), else ``fallback``."""
-    raw = os.environ.get(ENV_PREFIX + name)
+    raw = env_value(name, str)
     if raw is None or raw == "":
         return fallback
     value = _EnvValue(raw)
