@@ -4,6 +4,7 @@
     qwen3vl search [QUERY] [--image PATH] [--top-k K] [--rerank/--no-rerank] [--json]
     qwen3vl remove PATH... [--json]
     qwen3vl info [--json]
+    qwen3vl serve [--model ID] [--reranker-model ID] [--host 127.0.0.1] [--port 8080]   (see cli/serve.py)
 
 Every option also comes from an environment variable of the one prefix ``ENV_PREFIX``
 (``QWEN3VL_DB``, ``QWEN3VL_TOKEN``, ``QWEN3VL_COLLECTION``, ``QWEN3VL_MODEL``,
@@ -30,8 +31,16 @@ __all__ = ["main", "build_parser", "ENV_PREFIX", "COMMANDS"]
 
 _NOISY_LOGGERS = ("pymilvus", "milvus_lite", "grpc", "faiss", "httpx", "urllib3", "huggingface_hub", "filelock")
 
+
+def register_serve(sub) -> None:
+    """``qwen3vl serve`` (``cli/serve.py``), imported only to build the parser."""
+    from .serve import add_serve_parser, run_serve
+
+    add_serve_parser(sub).set_defaults(handler=run_serve)
+
+
 #: the subcommands, in the order ``--help`` lists them
-COMMANDS = [register_index, register_search, register_remove, register_info]
+COMMANDS = [register_index, register_search, register_remove, register_info, register_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

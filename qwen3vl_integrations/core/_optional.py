@@ -20,6 +20,7 @@ OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "weaviate": ("weaviate-client", "weaviate"),
     "fastapi": ("fastapi", "server"),
     "uvicorn": ("uvicorn", "server"),
+    "prometheus_client": ("prometheus-client", "server"),
 }
 
 

@@ -115,6 +115,8 @@ class EngineConfig:
     #: admitted into an empty queue). ``None`` = no bound
     max_queue_items: int | None = None
     max_queue_tokens: int | None = None
+    #: let the items of concurrent calls share forward passes (off: each forward pass holds one call's items)
+    cross_caller_batching: bool = True
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

@@ -54,9 +54,10 @@ class Dispatcher:
     """Admission, preparation and the forward worker of one engine (thread-safe)."""
 
     def __init__(self, plan: Callable[[list[int]], list[list[int]]], pool_size: int, *,
-                 max_items: int | None = None, max_tokens: int | None = None, name: str = "qwen3vl"):
+                 max_items: int | None = None, max_tokens: int | None = None, cross_caller: bool = True,
+                 name: str = "qwen3vl"):
         self._plan, self._pool_size, self._name = plan, max(1, pool_size), name
-        self._max_items, self._max_tokens = max_items, max_tokens
+        self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
         self._listeners: list[BatchListener] = []
         self._closed = False
         self._seq = 0
@@ -101,6 +102,11 @@ class Dispatcher:
         future.add_done_callback(lambda f: self._on_future_done(call))
         self._complete(done)
         return future
+
+    def set_limits(self, *, max_items: int | None, max_tokens: int | None, cross_caller: bool) -> None:
+        """Change the admission bounds and whether calls share batches (applies to calls admitted from now)."""
+        with self._cond:
+            self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
 
     def add_batch_listener(self, fn: BatchListener) -> None:
         """``fn(rows, tokens, seconds, callers)`` after every forward pass (on the worker thread)."""
@@ -348,9 +354,13 @@ class Dispatcher:
                 self._run_batch(*batch)
 
     def _take_batch(self) -> tuple[list[Entry], list, dict]:
-        """The planned batch holding the oldest ready item, from that item's group (removed from ready)."""
+        """The planned batch holding the oldest ready item, from that item's group (removed from ready);
+        without cross-caller batching, from that item's call only."""
         oldest = min(self._ready, key=lambda e: (e.call.seq, e.index))
-        members = [e for e in self._ready if e.call.group == oldest.call.group]
+        if self._cross_caller:
+            members = [e for e in self._ready if e.call.group == oldest.call.group]
+        else:
+            members = [e for e in self._ready if e.call is oldest.call]
         plans = self._plan([len(e.item) for e in members])
         position = members.index(oldest)
         chosen = [members[k] for k in next(p for p in plans if position in p)]

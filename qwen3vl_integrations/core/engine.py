@@ -149,8 +149,21 @@ class Engine:
             if self._dispatcher is None:
                 workers = self.config.num_workers or 2
                 self._dispatcher = Dispatcher(self._plan, workers, max_items=self.config.max_queue_items,
-                                              max_tokens=self.config.max_queue_tokens, name=f"qwen3vl-{id(self):x}")
+                                              max_tokens=self.config.max_queue_tokens,
+                                              cross_caller=self.config.cross_caller_batching,
+                                              name=f"qwen3vl-{id(self):x}")
             return self._dispatcher
+
+    def set_admission(self, *, max_queue_items: int | None = None, max_queue_tokens: int | None = None,
+                      cross_caller_batching: bool = True) -> None:
+        """Replace the dispatcher's admission bounds and cross-caller batching (the ``EngineConfig``
+        fields of the same names) for calls from now on; a server applies its own limits this way."""
+        with self._dispatcher_lock:
+            self.config = self.config.replace(max_queue_items=max_queue_items, max_queue_tokens=max_queue_tokens,
+                                              cross_caller_batching=cross_caller_batching)
+            if self._dispatcher is not None:
+                self._dispatcher.set_limits(max_items=max_queue_items, max_tokens=max_queue_tokens,
+                                            cross_caller=cross_caller_batching)
 
     def stats(self) -> dict:
         """Queue and forward-pass counters of this engine (cheap, thread-safe); ``"cache"`` when it has one."""
