@@ -80,7 +80,7 @@ def _load(cls, spec: str, what: str, options: str, **kwargs):
 
 def engine_config():
     """The engine settings of the ``QWEN3VL_<FIELD>`` variables (``EngineConfig.from_env``); a bad value is exit code 2."""
-    from qwen3vl_integrations.core.config import EngineConfig
+    from qwen3vl_integrations import EngineConfig
 
     try:
         return EngineConfig.from_env()
@@ -89,14 +89,14 @@ def engine_config():
 
 
 def load_embedder(spec: str, *, device: str | None, config=None):
-    from qwen3vl_integrations.core.embedder import Qwen3VLEmbedder
+    from qwen3vl_integrations import Qwen3VLEmbedder
 
     return _load(Qwen3VLEmbedder, spec, "embedding model", "--model PATH (a local checkpoint directory)",
                  device=device, config=config)
 
 
 def load_reranker(spec: str, *, device: str | None, config=None):
-    from qwen3vl_integrations.core.reranker import Qwen3VLReranker
+    from qwen3vl_integrations import Qwen3VLReranker
 
     return _load(Qwen3VLReranker, spec, "reranker model",
                  "--reranker-model PATH (a local checkpoint directory), --no-rerank", device=device, config=config)
