@@ -6,10 +6,12 @@
   Milvus Lite file or a Milvus server, resumably and idempotently; search by text or image,
   optionally reranked.
 
-pymilvus and milvus-lite are imported when a store is opened, not when this package is imported.
+pymilvus and milvus-lite are imported when a store is opened, and pymilvus-model when one of the
+functions is first used, not when this package is imported.
 """
 
-from .functions import Qwen3VLEmbeddingFunction, Qwen3VLRerankFunction, RerankResult
+from typing import Any
+
 from .index import DEFAULT_COLLECTION, DEFAULT_URI, MultimodalIndex, SearchHit, collection_info
 from .pipeline import Failure, IndexReport, ingest
 from .settings import CollectionMismatchError, IndexSettings
@@ -22,3 +24,14 @@ __all__ = [
     "IndexReport", "Failure", "ingest", "IndexSettings", "CollectionMismatchError", "MilvusStore", "StoreError",
     "SourceItem", "chunk_text", "expand_file", "iter_files", "DEFAULT_URI", "DEFAULT_COLLECTION",
 ]
+
+_FUNCTIONS = ("Qwen3VLEmbeddingFunction", "Qwen3VLRerankFunction", "RerankResult")
+
+
+def __getattr__(name: str) -> Any:
+    """The pymilvus-model functions (``functions.py``), imported on first use."""
+    if name in _FUNCTIONS:
+        from . import functions
+
+        return getattr(functions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
