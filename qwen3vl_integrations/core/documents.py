@@ -199,7 +199,7 @@ def rerank_documents(reranker: Any, query: Any, items: Sequence[Any], *, top_k: 
     check_on_error(on_error)
     if top_k is not None and top_k < 0:
         raise ValueError(f"top_k must be >= 0, got {top_k}")
-    if not items:
+    if not items or top_k == 0:
         return []
     scores = reranker.score(query, list(items), instruction=instruction, errors="return")
     failures = [s for s in scores if isinstance(s, ItemError)]
