@@ -20,7 +20,6 @@ rules below hold in all of them:
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
@@ -28,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError, ItemError
-from ..media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from ..media.fetch import source_scheme
+from ..media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_base64_image, is_image_bytes, is_video_bytes, is_video_source
+from ..media.sniff import base64_head, source_scheme
 from .outputs import RerankResult
 
 logger = logging.getLogger(__name__)
@@ -54,21 +53,15 @@ def check_on_error(on_error: str) -> str:
 
 def _base64_kind(text: str) -> str | None:
     """``"image"`` / ``"video"`` when ``text`` is a data URI or a bare base64 string of that kind of
-    media (recognised by its first decoded bytes), else ``None``."""
-    # LEAD: uses media.fetch internals until the media layer's public base64 sniffer lands on main
-    from ..media.fetch import _B64_RE, _WS_RE, _looks_like_media
-    from ..media.video import is_video_bytes
-
+    media (recognised by its first decoded bytes: the media layer's sniffer), else ``None``."""
+    if is_base64_image(text):
+        return "image"
     if source_scheme(text) == "data":
-        mime = text[5:].split(",", 1)[0].split(";", 1)[0].strip().lower()
-        return next((kind for kind in _EXTENSIONS if mime.startswith(kind + "/")), None)
-    compact = _WS_RE.sub("", text)
-    if len(compact) < _MIN_BASE64_CHARS or len(compact) % 4 or not _B64_RE.match(compact):
-        return None
-    head = base64.b64decode(compact[:24])
-    if is_video_bytes(head):
-        return "video"
-    return "image" if _looks_like_media(head) else None
+        return "video" if is_video_source(text) else None
+    if len(text) < _MIN_BASE64_CHARS:
+        return None  # short strings (words, ids) are never read as base64 media
+    head = base64_head(text)
+    return "video" if head is not None and is_video_bytes(head) else None
 
 
 def _extension(text: str) -> str | None:
@@ -104,9 +97,8 @@ def media_reference(value: Any, kind: str, *, strict: bool = False) -> Any:
             return None if strict else value
         return value if ext in _EXTENSIONS[kind] else None
     if isinstance(value, (bytes, bytearray, memoryview)):
-        from ..media.video import is_video_bytes
-
-        return value if is_video_bytes(bytes(value[:64])) == (kind == "video") else None
+        head = bytes(value[:256])
+        return value if (is_video_bytes(head) if kind == "video" else is_image_bytes(head)) else None
     if isinstance(value, (list, tuple)):
         return value if value else None
     module = type(value).__module__

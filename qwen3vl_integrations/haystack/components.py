@@ -11,7 +11,7 @@ from haystack import Document, component
 from .. import Qwen3VLEmbedder, Qwen3VLReranker
 from ..core.documents import check_on_error, document_input, document_label, rerank_documents
 from ..errors import ItemError
-from ..media.fetch import source_scheme
+from ..media.sniff import source_scheme
 
 __all__ = ["Qwen3VLTextEmbedder", "Qwen3VLDocumentEmbedder", "Qwen3VLRanker"]
 
