@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from qwen3vl_integrations.core.config import env_value
+from qwen3vl_integrations.testing import TINY_RANDOM, cache_dir, tiny_random_checkpoint
 
 from .options import EXIT_MODEL, EXIT_USAGE, CliError
 
@@ -18,39 +14,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["TINY_RANDOM", "DEFAULT_MODEL", "DEFAULT_RERANKER", "CliError", "resolve_model", "load_embedder",
            "load_reranker", "cache_dir", "engine_config"]
 
-TINY_RANDOM = "tiny-random"
 DEFAULT_MODEL = "Qwen/Qwen3-VL-Embedding-2B"
 DEFAULT_RERANKER = "Qwen/Qwen3-VL-Reranker-2B"
-
-
-def cache_dir() -> Path:
-    """``$QWEN3VL_CACHE_DIR``, else ``$XDG_CACHE_HOME/qwen3vl_integrations``, else ``~/.cache/qwen3vl_integrations``."""
-    configured = env_value("CACHE_DIR", str)
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qwen3vl_integrations"
-
-
-def _tiny_random_checkpoint() -> Path:
-    """The tiny random checkpoint, built once into the cache (atomically: built aside, then renamed)."""
-    target = cache_dir() / TINY_RANDOM
-    if (target / "config.json").is_file():
-        return target
-    from qwen3vl_integrations.testing import build_checkpoint
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-random-", dir=target.parent))
-    try:
-        build_checkpoint(staging / "ckpt", size="tiny")
-        try:
-            os.replace(staging / "ckpt", target)
-        except OSError:  # another process finished first
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def warn_random(quiet: bool = False) -> None:
@@ -63,7 +28,7 @@ def warn_random(quiet: bool = False) -> None:
 def resolve_model(spec: str) -> str:
     """The path or hub id to load for ``spec`` (``tiny-random`` -> the cached random checkpoint)."""
     if spec == TINY_RANDOM:
-        return str(_tiny_random_checkpoint())
+        return str(tiny_random_checkpoint())
     return spec
 
 

@@ -10,26 +10,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..env import ENV_PREFIX, env_value
 from ..errors import ConfigError
 
 __all__ = ["EngineConfig", "ENV_PREFIX", "env_value", "DEFAULT_EMBED_INSTRUCTION", "DEFAULT_RERANK_INSTRUCTION",
            "IMAGE_FACTOR"]
 
 #: prefix of every environment variable of this package (``QWEN3VL_MAX_FRAMES``...)
-ENV_PREFIX = "QWEN3VL_"
 DEFAULT_EMBED_INSTRUCTION = "Represent the user's input."
 DEFAULT_RERANK_INSTRUCTION = "Given a search query, retrieve relevant candidates that answer the query."
 
 #: pixels per side of one merged image token (patch 16 x spatial merge 2)
 IMAGE_FACTOR = 32
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-_AUTO = ("", "auto", "none")
 #: value types of the fields whose default is ``None`` (``auto`` in the environment)
 _OPTIONAL_KINDS: dict[str, type] = {"max_length": int, "num_workers": int, "min_batch_fill": float, "packing": bool,
                                     "vision_patch_budget": int, "cache_bytes": int, "max_queue_items": int,
@@ -38,35 +35,6 @@ _POSITIVE = ("min_pixels", "max_pixels", "total_pixels", "max_frames", "max_text
              "max_batch_items")
 
 
-def env_value(name: str, kind: type = str, default: Any = None, environ: Mapping[str, str] | None = None, *,
-              optional: bool = False) -> Any:
-    """The value of ``QWEN3VL_<name>`` (``name`` without the prefix, e.g. ``"PORT"``) as ``kind``
-    (str, int, float or bool), or ``default`` when it is unset.
-
-    Booleans accept 1/0, true/false, yes/no, on/off. With ``optional``, ``auto``, ``none`` and an
-    empty value mean ``None``. A value that does not parse raises :class:`ConfigError` whose
-    ``param`` is the variable's name (never ``SystemExit``: callers decide how to report it)."""
-    variable = ENV_PREFIX + name.upper()
-    env = os.environ if environ is None else environ
-    raw = env.get(variable)
-    if raw is None:
-        return default
-    word = raw.strip().lower()
-    if optional and word in _AUTO:
-        return None
-    if kind is bool:
-        if word not in _TRUE + _FALSE:
-            raise ConfigError(f"{variable}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)", param=variable)
-        return word in _TRUE
-    if kind is str:
-        return raw
-    try:
-        value = kind(raw.strip())
-    except ValueError as exc:
-        raise ConfigError(f"{variable}={raw!r} is not a valid {kind.__name__}", param=variable) from exc
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{variable}={raw!r} is not a finite number", param=variable)
-    return value
 
 
 @dataclass(frozen=True)

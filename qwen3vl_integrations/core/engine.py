@@ -3,10 +3,12 @@ dispatcher every call goes through, and batched forwards."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -339,6 +341,60 @@ class Engine:
         last = batch["attention_mask"].sum(dim=1) - 1
         return pooled_states(self.model, batch["input_ids"], batch["position_ids"], last, images, videos, prefix)
 
+    # -- sharing, copies and pickles (owner: adapters; issue 16 item 6) -------------------------------
+    @classmethod
+    def shared(cls, model: str | os.PathLike, **settings):
+        """The engine of ``model`` loaded with ``settings`` (``from_pretrained`` arguments) in this
+        process: loaded by the first call, the same object afterwards (and for unpickled copies)."""
+        key = _shared_key(cls, str(model), settings)
+        with _SHARED_LOCK:
+            engine = _SHARED.get(key)
+            if engine is None:
+                engine = cls.from_pretrained(model, **settings)  # type: ignore[attr-defined]
+                _SHARED[key] = engine
+                _LOADED.append(engine)  # loaded here: kept for the life of the process
+        return engine
+
+    def __deepcopy__(self, memo: dict):
+        return self  # the weights are shared, never copied
+
+    def __reduce_ex__(self, protocol):
+        """Pickled as (model reference, settings); unpickling loads it once per process (:meth:`shared`).
+        An engine built from in-memory weights (no checkpoint path) pickles with them (``__getstate__``)."""
+        if self.model_path is None:
+            return super().__reduce_ex__(protocol)
+        model = self.model_id
+        if Path(model).expanduser().is_dir():
+            model = str(Path(model).expanduser().resolve())
+        choice = self.device_choice
+        settings = {"device": str(choice.device), "dtype": choice.dtype, "attn_implementation": choice.attn_implementation,
+                    "config": self.config, "policy": self.policy}
+        if self.model_path.parent.name == "snapshots" and not Path(self.model_id).expanduser().is_dir():
+            settings["revision"] = self.model_path.name  # the hub commit that was loaded
+        params = inspect.signature(type(self).from_pretrained).parameters  # type: ignore[attr-defined]
+        settings.update({name: getattr(self, name) for name in _PICKLED_ATTRIBUTES if name in params})
+        with _SHARED_LOCK:
+            _SHARED.setdefault(_shared_key(type(self), model, settings), self)
+        return (_unpickle_engine, (type(self), model, settings))
+    # -- end of sharing, copies and pickles ----------------------------------------------------------
+
     def __repr__(self) -> str:
         c = self.device_choice
         return f"{type(self).__name__}({self.model_id!r}, device={c.device}, dtype={c.dtype}, attn={c.attn_implementation})"
+
+
+# -- sharing, copies and pickles (owner: adapters) -------------------------------------------------------
+#: engines by (class, model reference, settings); engines loaded by ``shared`` are also in _LOADED
+_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_LOADED: list[Engine] = []
+_SHARED_LOCK = threading.RLock()
+#: ``from_pretrained`` arguments a pickle carries when the engine's class has them
+_PICKLED_ATTRIBUTES = ("dim", "query_instruction", "document_instruction")
+
+
+def _shared_key(cls: type, model: str, settings: dict) -> tuple:
+    return cls.__module__, cls.__qualname__, model, repr(sorted(settings.items()))
+
+
+def _unpickle_engine(cls: type[Engine], model: str, settings: dict) -> Engine:
+    return cls.shared(model, **settings)

@@ -71,7 +71,13 @@ def choose_device(device=None, dtype=None, attn_implementation: str | None = Non
 
 
 def resolve_checkpoint(model: str | os.PathLike, revision: str | None = None) -> Path:
-    """A local directory as is; otherwise a hub id downloaded (safetensors and configs only)."""
+    """A local directory as is; ``"tiny-random"``: the tiny random test checkpoint, built once into
+    the cache (:func:`qwen3vl_integrations.testing.tiny_random_checkpoint`); otherwise a hub id
+    downloaded (safetensors and configs only)."""
+    from ..testing import TINY_RANDOM, tiny_random_checkpoint
+
+    if str(model) == TINY_RANDOM:
+        return tiny_random_checkpoint()
     path = Path(model).expanduser()
     if path.is_dir():
         logger.debug("loading the checkpoint in %s", path)

@@ -9,8 +9,11 @@
 
 The store-agnostic pieces (walk, sources, pipeline, settings record, report, hits) live in
 ``qwen3vl_integrations.ingest``; their names are re-exported here for existing imports.
-pymilvus and milvus-lite are imported when a store is opened, not when this package is imported.
+pymilvus and milvus-lite are imported when a store is opened, and pymilvus-model when one of the
+functions is first used, not when this package is imported.
 """
+
+from typing import Any
 
 from qwen3vl_integrations.ingest import (
     CollectionMismatchError,
@@ -27,7 +30,6 @@ from qwen3vl_integrations.ingest import (
     sync,
 )
 
-from .functions import Qwen3VLEmbeddingFunction, Qwen3VLRerankFunction, RerankResult
 from .index import DEFAULT_COLLECTION, DEFAULT_URI, MultimodalIndex, SearchHit, collection_info
 from .store import MilvusStore, StoreError
 
@@ -38,3 +40,14 @@ __all__ = [
     "IndexReport", "Failure", "ingest", "sync", "IndexSettings", "CollectionMismatchError", "SourceItem",
     "SourceProblem", "FileItems", "chunk_text", "expand_file", "iter_files",
 ]
+
+_FUNCTIONS = ("Qwen3VLEmbeddingFunction", "Qwen3VLRerankFunction", "RerankResult")
+
+
+def __getattr__(name: str) -> Any:
+    """The pymilvus-model functions (``functions.py``), imported on first use."""
+    if name in _FUNCTIONS:
+        from . import functions
+
+        return getattr(functions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,16 +18,18 @@ PACKAGE = "qwen3vl_integrations"
 #: package root (the public API, ``qwen3vl_integrations/__init__.py``).
 LAYERS = (
     ("errors",),
+    ("env",),  # the QWEN3VL_ prefix and the one typed reader of the environment
     ("media",),
+    ("testing",),  # the tiny checkpoint builder: imports nothing of the package; core resolves "tiny-random" with it
     ("core",),
-    ("", "testing"),
+    ("",),
     ("ingest",),
     ("milvus", "weaviate", "langchain", "llama_index", "chroma", "lancedb", "haystack"),
     ("ray",),
     ("server",),
     ("cli",),
 )
-ADAPTERS = LAYERS[5]
+ADAPTERS = next(names for names in LAYERS if "langchain" in names)
 SUBPACKAGES = {name for names in LAYERS for name in names if name}
 #: third-party packages core/ and media/ never import: frameworks, database clients, web frameworks
 FRAMEWORKS = ("langchain", "langchain_core", "langchain_classic", "langchain_milvus", "langchain_weaviate", "llama_index",
