@@ -53,16 +53,20 @@ def create_app(embedder=None, reranker=None, settings: ServerSettings | None = N
             state.close()
 
     app = fastapi.FastAPI(title="qwen3vl-integrations server", version=__version__, lifespan=lifespan,
-                          description="Qwen3-VL embeddings and reranking over the OpenAI, Cohere and TEI protocols.")
+                          description="Qwen3-VL embeddings and reranking over the OpenAI, Cohere, TEI, Weaviate-module "
+                                      "and Voyage protocols.")
     app.state.qwen3vl = state
     state.public_routes.update(_DOC_ROUTES)
     for family in FAMILIES:
         app.include_router(family.router)
         state.public_routes.update(family.public)
+        state.keyless_routes.update(family.keyless)
         for route in family.router.routes:
             state.route_paths.add(route.path)  # type: ignore[attr-defined]
             if family.error_style is not None:
                 state.error_styles[route.path] = family.error_style  # type: ignore[attr-defined]
+    if settings.weaviate_open_routes and settings.api_key is not None:
+        logger.warning("weaviate_open_routes: %s answer without the API key", ", ".join(sorted(state.keyless_routes)))
     _install_error_handlers(app, state)
     app.add_middleware(ServerMiddleware, state=state)
     return app

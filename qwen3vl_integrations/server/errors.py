@@ -5,7 +5,10 @@ follows the family of the route (docs/server.md, "Errors"):
 
 - ``"tei"`` (routes at the URL root): ``{"error": message, "error_type": code}``;
 - ``"openai"`` (``/v1/*``, ``/v2/*``, ``/embeddings``; OpenAI and Cohere clients):
-  ``{"error": {"message", "type", "param", "code"}}``.
+  ``{"error": {"message", "type", "param", "code"}}``;
+- ``"weaviate"`` (Weaviate's inference-module routes): ``{"error": message}``;
+- ``"voyage"`` (``/v1/multimodalembeddings``; Weaviate multi2vec-voyageai reads ``detail``):
+  ``{"detail": message}``.
 
 A family of routes that needs another body registers it in :data:`ERROR_STYLES` (one function).
 Messages never carry a traceback, a server path or a key: model failures get a fixed message and are
@@ -26,7 +29,7 @@ from ..errors import InputError, MediaError, ModelError, ModelOverloadedError, Q
 logger = logging.getLogger(__name__)
 
 __all__ = ["ApiError", "ERROR_STYLES", "STATUS_BY_CODE", "from_library", "from_validation", "relabel", "render", "overloaded",
-           "validation_param"]
+           "unauthorized", "validation_param"]
 
 #: status of each library error code (docs/server.md and docs/robustness.md); unknown input/media codes -> 422,
 #: unknown model codes -> 424
@@ -76,6 +79,12 @@ def relabel(err: Qwen3VLError, param: str, index: int | None = None) -> Qwen3VLE
 def overloaded(exc: Qwen3VLError) -> ApiError:
     retry_after = float(getattr(exc, "retry_after", 1.0) or 1.0)
     return ApiError(429, str(exc), code="overloaded", headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+def unauthorized() -> ApiError:
+    """401 for a missing or wrong bearer key (the key itself is never echoed)."""
+    return ApiError(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+                    code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
 
 def from_library(exc: Qwen3VLError, param: str | None = None) -> ApiError:
@@ -147,6 +156,8 @@ def _openai_body(err: ApiError) -> dict:
 
 #: error body of each route family
 ERROR_STYLES: dict[str, Callable[[ApiError], dict]] = {"tei": _tei_body, "openai": _openai_body}
+ERROR_STYLES["weaviate"] = lambda e: {"error": e.message}
+ERROR_STYLES["voyage"] = lambda e: {"detail": e.message}
 
 
 def render(err: ApiError, style: str) -> tuple[int, bytes, dict[str, str]]:

@@ -1,8 +1,8 @@
 """What a route family is (one module under ``routes/``), and the helpers its handlers share.
 
-A family is a FastAPI router, the error-body style of its routes (``errors.ERROR_STYLES``) and the
-routes it leaves open without the API key. Adding a protocol = one module that defines ``FAMILY`` plus
-one line in ``routes/__init__.py``.
+A family is a FastAPI router, the error-body style of its routes (``errors.ERROR_STYLES``), the
+routes it leaves open without the API key, and those the operator may open (``weaviate_open_routes``).
+Adding a protocol = one module that defines ``FAMILY`` plus one line in ``routes/__init__.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .errors import ApiError, from_validation
 from .state import ServerState
 
 __all__ = ["RouteFamily", "get_state", "json_response", "check_dimensions", "embed_instruction", "vector_base64",
-           "request_timeout", "parse_body", "score_order"]
+           "request_timeout", "parse_body", "read_json_object", "json_body_schema", "score_order"]
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -34,6 +34,9 @@ class RouteFamily:
     error_style: str | None
     #: "METHOD /path" routes answered without the API key (health, info)
     public: tuple[str, ...] = ()
+    #: "METHOD /path" routes let through without the key when ``ServerSettings.weaviate_open_routes`` is on
+    #: (the request's ``state.keyless`` is then True, for a route that is open for one body shape only)
+    keyless: tuple[str, ...] = ()
 
 
 def get_state(request: Request) -> ServerState:
@@ -76,6 +79,28 @@ def embed_instruction(engine, instruction: str | None, side: str | None) -> str 
 
 def request_timeout(request: Request) -> float:
     return get_state(request).settings.request_timeout
+
+
+async def read_json_object(request: Request) -> dict:
+    """The body as a JSON object, whatever its Content-Type says (Weaviate's bind, transformers and reranker
+    clients send none, and FastAPI then leaves a typed body unparsed); 400 when empty or not JSON."""
+    raw = await request.body()
+    if not raw.strip():
+        raise ApiError(400, "the request needs a JSON body", code="empty")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "the body must be a JSON object", code="invalid_input", param="body")
+    return body
+
+
+def json_body_schema(*models: tuple[type[BaseModel], str]) -> dict:
+    """``openapi_extra`` for a route that reads its body by hand: the body models (one, or one of several)."""
+    schemas = [{**model.model_json_schema(), "title": title} for model, title in models]
+    schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def parse_body(model: type[Body], raw: dict) -> Body:

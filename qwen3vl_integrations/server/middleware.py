@@ -1,6 +1,8 @@
 """The one ASGI middleware in front of every route: draining, request metrics, API key, body limit.
 
-In this order: while draining (SIGTERM) every request gets 503; the bearer key is checked (in constant
+Repeated slashes in the path are collapsed first (``//vectorize`` -> ``/vectorize``: Weaviate's module
+clients append the route to the configured URL as a string, so a URL ending in ``/`` yields them). Then, in
+this order: while draining (SIGTERM) every request gets 503; the bearer key is checked (in constant
 time) on every route but the public ones; the body is read with its size counted (``Content-Length``
 first, then the bytes actually streamed) and 413 is answered as soon as it passes the limit; then the
 route runs on the buffered body. Each request is counted by route and status with its latency.
@@ -11,14 +13,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 
-from .errors import ApiError, render
+from .errors import ApiError, render, unauthorized
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ServerMiddleware"]
+__all__ = ["ServerMiddleware", "collapse_slashes"]
+
+_SLASHES, _RAW_SLASHES = re.compile(r"/{2,}"), re.compile(rb"/{2,}")
+
+
+def collapse_slashes(scope: dict) -> dict:
+    """``scope`` with runs of ``/`` in its path made single (the same scope when there are none)."""
+    path = scope.get("path", "")
+    if "//" not in path:
+        return scope
+    collapsed = {**scope, "path": _SLASHES.sub("/", path)}
+    if isinstance(scope.get("raw_path"), bytes):
+        collapsed["raw_path"] = _RAW_SLASHES.sub(b"/", scope["raw_path"])
+    return collapsed
 
 
 class ServerMiddleware:
@@ -30,6 +46,7 @@ class ServerMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope = collapse_slashes(scope)
         state, start, status = self.state, time.perf_counter(), [500, False]  # status, answer begun
 
         async def counted_send(message) -> None:
@@ -75,15 +92,18 @@ class ServerMiddleware:
     def _check_key(self, scope) -> None:
         key = self.state.settings.api_key
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
-        if key is None or f"{method} {scope['path']}" in self.state.public_routes:
+        route = f"{method} {scope['path']}"
+        if key is None or route in self.state.public_routes:
             return
         header = _header(scope, b"authorization")
         scheme, _, token = header.partition(" ")
         given = hashlib.sha256(token.strip().encode("utf-8", "surrogatepass")).digest()
         wanted = hashlib.sha256(key.encode("utf-8")).digest()
         if not (hmac.compare_digest(given, wanted) and scheme.lower() == "bearer"):
-            raise ApiError(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
-                           code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            if self.state.settings.weaviate_open_routes and route in self.state.keyless_routes:
+                scope.setdefault("state", {})["keyless"] = True  # the route decides (/rerank: by body shape)
+                return
+            raise unauthorized()
 
     async def _read_body(self, scope, receive):
         """Read the whole body within the limit; a receive callable that replays it (None: client gone)."""

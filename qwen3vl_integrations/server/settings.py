@@ -56,6 +56,13 @@ class ServerSettings:
         "removed"))
     served_model_name: str | None = field(default=None, metadata=_help(
         "model name reported in responses and /v1/models (default: the embedding model id)"))
+    vectorize_instruction: str | None = field(default=None, metadata=_help(
+        "Weaviate /vectorize (multi2vec-clip, multi2vec-bind send no query/document flag): the instruction of every "
+        "text, image and video, objects and queries alike (default: the embedder's document-side instruction)"))
+    weaviate_open_routes: bool = field(default=False, metadata=_help(
+        "answer Weaviate's module routes (/vectorize, /vectors, /rerank with Weaviate's body) without the API key: "
+        "multi2vec-clip/-bind, text2vec-transformers and reranker-transformers send no Authorization header. Only "
+        "behind a network boundary that admits nothing but Weaviate"))
 
     def __post_init__(self) -> None:
         if isinstance(self.allow_paths, (str, os.PathLike)):
@@ -70,9 +77,11 @@ class ServerSettings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within [0, 65535], got {self.port}")
-        for name in ("query_prefix", "document_prefix"):
+        for name in ("query_prefix", "document_prefix", "vectorize_instruction"):
             if getattr(self, name) == "":
                 object.__setattr__(self, name, None)
+        if self.vectorize_instruction is not None and not self.vectorize_instruction.strip():
+            raise ValueError("vectorize_instruction must not be blank (leave it unset for the document instruction)")
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be blank (leave it unset to run without a key)")
 
@@ -106,7 +115,7 @@ class ServerSettings:
         """Every limit, as shown in ``/info`` (never the API key, never the allowed directories)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                if f.name not in ("api_key", "host", "port", "served_model_name", "allow_paths", "query_prefix",
-                                 "document_prefix")}
+                                 "document_prefix", "vectorize_instruction")}
         out["local_paths_allowed"] = bool(self.allow_paths)
         return out
 

@@ -52,6 +52,8 @@ class ServerState:
         self.error_styles: dict[str, str] = {}
         #: "METHOD /path" of the routes open without the API key
         self.public_routes: set[str] = set()
+        #: "METHOD /path" of the routes ``weaviate_open_routes`` lets through without the key
+        self.keyless_routes: set[str] = set()
         #: every route path (metrics label requests by these; other paths count as "unmatched")
         self.route_paths: set[str] = set()
         self._warm = threading.Event()

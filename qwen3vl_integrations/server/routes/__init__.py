@@ -5,7 +5,7 @@ Order matters only where two families would serve the same path (none do).
 
 from __future__ import annotations
 
-from . import cohere, health, openai, rerank, tei
+from . import cohere, health, openai, rerank, tei, voyage, weaviate
 
 __all__ = ["FAMILIES"]
 
@@ -15,4 +15,6 @@ FAMILIES = (
     cohere.FAMILY,
     rerank.FAMILY,
     tei.FAMILY,
+    weaviate.FAMILY,
+    voyage.FAMILY,
 )

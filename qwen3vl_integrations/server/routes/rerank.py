@@ -1,25 +1,26 @@
 """``POST /rerank``, ``/v1/rerank``, ``/v2/rerank``: the one place that picks a rerank protocol by body shape.
 
 :data:`SHAPES` is tried in order, the first match wins; each shape names its handler and the error-body
-style of its answers. A body with ``texts`` is TEI's (Milvus ``tei`` provider, pymilvus-model
-``TEIRerankFunction``): ``[{"index", "score"}]``; a body with ``documents`` is Cohere's / Jina's (Milvus
-Lite ``cohere`` provider, Milvus ``vllm``, LangChain/LlamaIndex ``CohereRerank``): ``{"results": [...]}``.
-Another shape (e.g. Weaviate's ``{query, documents, property}``) is one more entry, placed before the
-shapes it would otherwise match.
+style of its answers. A body with ``documents`` and ``property`` is Weaviate reranker-transformers'
+(``{"query", "scores": [{"document", "score"}]}`` in request order, routes/weaviate.py); a body with
+``texts`` is TEI's (Milvus ``tei`` provider, pymilvus-model ``TEIRerankFunction``): ``[{"index", "score"}]``;
+a body with ``documents`` is Cohere's / Jina's (Milvus Lite ``cohere`` provider, Milvus ``vllm``,
+LangChain/LlamaIndex ``CohereRerank``): ``{"results": [...]}``.
+Another shape is one more entry, placed before the shapes it would otherwise match. Only a ``keyless``
+shape is answered to a request let through without the API key (``ServerSettings.weaviate_open_routes``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ..errors import ApiError
-from ..family import RouteFamily
-from . import cohere, tei
+from ..errors import ApiError, unauthorized
+from ..family import RouteFamily, json_body_schema, read_json_object
+from . import cohere, tei, weaviate
 
 __all__ = ["FAMILY", "SHAPES", "RerankShape"]
 
@@ -31,38 +32,42 @@ class RerankShape:
     handle: Callable[[Request, dict], Awaitable[Response]]
     #: key of errors.ERROR_STYLES for this shape's answers
     error_style: str
+    #: answered without the API key when weaviate_open_routes is on (the module sends no Authorization header)
+    keyless: bool = False
 
 
 SHAPES: tuple[RerankShape, ...] = (
+    RerankShape("weaviate", lambda b: "documents" in b and "property" in b, weaviate.rerank, "weaviate", keyless=True),
     RerankShape("tei", lambda body: "texts" in body, tei.rerank_texts, "tei"),
     RerankShape("cohere", lambda body: "documents" in body, cohere.rerank_documents, "openai"),
 )
 
 router = APIRouter(tags=["Rerank"])
 
-_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-    {**tei.RerankRequest.model_json_schema(), "title": "TEI rerank (body with texts)"},
-    {**cohere.RerankRequest.model_json_schema(), "title": "Cohere/Jina rerank (body with documents)"},
-]}}}}
+_BODY = json_body_schema((weaviate.RankRequest, "Weaviate reranker-transformers (documents and property)"),
+                         (tei.RerankRequest, "TEI rerank (body with texts)"),
+                         (cohere.RerankRequest, "Cohere/Jina rerank (body with documents)"))
 
 
-@router.post("/rerank", openapi_extra={"requestBody": _BODY})
-@router.post("/v1/rerank", openapi_extra={"requestBody": _BODY})
-@router.post("/v2/rerank", openapi_extra={"requestBody": _BODY})
+@router.post("/rerank", openapi_extra=_BODY)
+@router.post("/v1/rerank", openapi_extra=_BODY)
+@router.post("/v2/rerank", openapi_extra=_BODY)
 async def rerank(request: Request) -> Response:
-    raw = await request.body()
-    if not raw.strip():
-        raise ApiError(400, "the request needs a JSON body", code="empty")
+    keyless = getattr(request.state, "keyless", False)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, "the body must be a JSON object", code="invalid_input", param="body")
+        body = await read_json_object(request)
+    except ApiError:
+        if keyless:
+            raise unauthorized() from None
+        raise
     for shape in SHAPES:
         if shape.matches(body):
             request.state.error_style = shape.error_style
+            if keyless and not shape.keyless:
+                raise unauthorized()
             return await shape.handle(request, body)
+    if keyless:
+        raise unauthorized()
     raise ApiError(422, "a rerank body needs 'query' and 'texts' (TEI) or 'documents' (Cohere/Jina)",
                    code="invalid_input", param="documents")
 
