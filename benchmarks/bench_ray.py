@@ -39,7 +39,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import _image, _image_size, _mp4, _text
 
-from qwen3vl_integrations import MediaDecoder, Qwen3VLEmbedder
+from qwen3vl_integrations import Qwen3VLEmbedder
+from qwen3vl_integrations.core.decoding import MediaDecoder
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 _OPERATOR = re.compile(r"^Operator \d+ (?P<name>.+?):")

@@ -6,6 +6,7 @@ ContextualCompressionRetriever. Everything except the two Qwen3VL classes is pla
 
     python examples/langchain_multimodal_rag.py                      # real models from the hub
     python examples/langchain_multimodal_rag.py --model /path/ckpt   # a local (e.g. tiny test) checkpoint
+    python examples/langchain_multimodal_rag.py --model tiny-random  # offline, random weights (meaningless ranks)
     python examples/langchain_multimodal_rag.py --images my_photos/  # your own images
 
 Needs: pip install "qwen3vl-integrations[langchain,milvus]"
@@ -25,6 +26,7 @@ from PIL import Image, ImageDraw
 
 from qwen3vl_integrations import Qwen3VLEmbedder, Qwen3VLReranker
 from qwen3vl_integrations.langchain import Qwen3VLEmbeddings, Qwen3VLMediaRetriever, Qwen3VLRerank
+from qwen3vl_integrations.testing import TINY_RANDOM
 
 TEXTS = [
     "A red square on a white background.",
@@ -54,8 +56,11 @@ def write_sample_images(folder: Path) -> list[str]:
 
 
 def connect_store(embeddings: Qwen3VLEmbeddings, uri: str) -> Milvus:
+    # enable_dynamic_field=True: langchain-milvus fixes its schema at the first insert, so without it
+    # the images' metadata (image_path), added after texts without it, would be dropped silently
     store = Milvus(embedding_function=embeddings, connection_args={"uri": uri}, collection_name="multimodal_rag",
-                   auto_id=True, index_params={"index_type": "FLAT", "metric_type": "COSINE"}, drop_old=True)
+                   auto_id=True, index_params={"index_type": "FLAT", "metric_type": "COSINE"}, drop_old=True,
+                   enable_dynamic_field=True)
     # langchain-milvus 0.3.3 with pymilvus >= 2.6.10 needs its ORM alias registered (langchain-milvus#130)
     from pymilvus import connections
 
@@ -73,18 +78,24 @@ def show(title: str, documents) -> None:
         print(f"  {rank}. [{kind}] {label}" + (f"  relevance={score:.4f}" if score is not None else ""))
 
 
+def is_test_checkpoint(model: str) -> bool:
+    """tiny-random or a local directory: one tiny test checkpoint serves as embedder and reranker."""
+    return model == TINY_RANDOM or Path(model).is_dir()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="Qwen/Qwen3-VL-Embedding-2B", help="embedding model id or path")
+    parser.add_argument("--model", default="Qwen/Qwen3-VL-Embedding-2B",
+                        help="embedding model id or path, or tiny-random (random weights, offline)")
     parser.add_argument("--reranker", default=None,
-                        help="reranker id or path (default: Qwen/Qwen3-VL-Reranker-2B, or --model when it is a "
-                             "local directory, as the tiny test checkpoint serves both)")
+                        help="reranker id or path (default: Qwen/Qwen3-VL-Reranker-2B, or --model when it is "
+                             "tiny-random or a local directory, as a tiny test checkpoint serves both)")
     parser.add_argument("--images", type=Path, default=None, help="a folder of images (default: drawn samples)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the database goes (default: a temp dir)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*ORM-style PyMilvus API")  # raised inside langchain-milvus
-    reranker_id = args.reranker or (args.model if Path(args.model).is_dir() else "Qwen/Qwen3-VL-Reranker-2B")
+    reranker_id = args.reranker or (args.model if is_test_checkpoint(args.model) else "Qwen/Qwen3-VL-Reranker-2B")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="qwen3vl_lc_"))
 
     if args.images:
@@ -95,7 +106,7 @@ def main(argv=None) -> None:
     # 1. the one-import swap: any LangChain vector store now gets Qwen3-VL vectors
     embeddings = Qwen3VLEmbeddings(embedder=Qwen3VLEmbedder.from_pretrained(args.model, device=args.device))
     store = connect_store(embeddings, str(workdir / "rag.db"))
-    store.add_texts(TEXTS, metadatas=[{"kind": "text", "image_path": ""} for _ in TEXTS])
+    store.add_texts(TEXTS, metadatas=[{"kind": "text"} for _ in TEXTS])
     store.add_embeddings(images, embeddings.embed_image(uris=images),
                          metadatas=[{"kind": "image", "image_path": p} for p in images])
 

@@ -7,6 +7,7 @@ Everything except the two Qwen3VL classes is plain LlamaIndex.
 
     python examples/llama_index_multimodal_rag.py                      # real models from the hub
     python examples/llama_index_multimodal_rag.py --model /path/ckpt   # a local (e.g. tiny test) checkpoint
+    python examples/llama_index_multimodal_rag.py --model tiny-random  # offline, random weights (meaningless ranks)
     python examples/llama_index_multimodal_rag.py --data my_folder/    # your own images and texts
 
 Needs: pip install "qwen3vl-integrations[llamaindex,milvus]"
@@ -27,6 +28,7 @@ from llama_index.vector_stores.milvus import MilvusVectorStore
 from PIL import Image, ImageDraw
 
 from qwen3vl_integrations.llama_index import Qwen3VLEmbedding, Qwen3VLRerank
+from qwen3vl_integrations.testing import TINY_RANDOM
 
 TEXTS = {
     "square.txt": "A red square on a white background.",
@@ -78,17 +80,23 @@ def show(title: str, nodes) -> None:
         print(f"  {rank}. [{kind}] {label}  score={item.score:.4f}")
 
 
+def is_test_checkpoint(model: str) -> bool:
+    """tiny-random or a local directory: one tiny test checkpoint serves as embedder and reranker."""
+    return model == TINY_RANDOM or Path(model).is_dir()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="Qwen/Qwen3-VL-Embedding-2B", help="embedding model id or path")
+    parser.add_argument("--model", default="Qwen/Qwen3-VL-Embedding-2B",
+                        help="embedding model id or path, or tiny-random (random weights, offline)")
     parser.add_argument("--reranker", default=None,
-                        help="reranker id or path (default: Qwen/Qwen3-VL-Reranker-2B, or --model when it is a "
-                             "local directory, as the tiny test checkpoint serves both)")
+                        help="reranker id or path (default: Qwen/Qwen3-VL-Reranker-2B, or --model when it is "
+                             "tiny-random or a local directory, as a tiny test checkpoint serves both)")
     parser.add_argument("--data", type=Path, default=None, help="a folder of images and texts (default: samples)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the database goes (default: a temp dir)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     args = parser.parse_args(argv)
-    reranker_id = args.reranker or (args.model if Path(args.model).is_dir() else "Qwen/Qwen3-VL-Reranker-2B")
+    reranker_id = args.reranker or (args.model if is_test_checkpoint(args.model) else "Qwen/Qwen3-VL-Reranker-2B")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="qwen3vl_li_"))
     data = args.data
     if data is None:

@@ -1,8 +1,9 @@
 """Typed exceptions: every failure the library reports is one of these.
 
 Each error may carry ``index`` (the position of the offending item in the caller's list) and
-``param`` (``"input[3]"``-style path), and a short machine-readable ``code`` that the server maps
-to its protocol's error bodies (see shared design reliability.md).
+``param`` (``"input[3]"``-style path, or the name of a bad argument such as ``"dim"``), and a short
+machine-readable ``code`` class attribute (never a prefix of the message) that callers map to
+their own status codes (docs/robustness.md lists each code with the HTTP status it maps to). Errors raised for a cause keep it chained (``__cause__``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "BackendError",
+    "TooLargeForDeviceError",
     "NonFiniteOutputError",
     "ModelOverloadedError",
+    "RequestTimeoutError",
+    "EngineClosedError",
+    "ConfigError",
     "DimensionMismatchError",
     "StoreLockedError",
     "StoreError",
@@ -120,7 +125,15 @@ class ModelLoadError(ModelError):
 
 
 class BackendError(ModelError):
+    """The forward pass failed on valid input (the cause is chained)."""
+
     code = "backend"
+
+
+class TooLargeForDeviceError(BackendError):
+    """An item does not fit in device memory even alone in its forward pass."""
+
+    code = "too_large_for_device"
 
 
 class NonFiniteOutputError(ModelError):
@@ -128,8 +141,33 @@ class NonFiniteOutputError(ModelError):
 
 
 class ModelOverloadedError(ModelError):
+    """The engine's admission queue is full; ``retry_after`` (seconds) estimates when it has room."""
+
     code = "overloaded"
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, index: int | None = None, param: str | None = None):
+        super().__init__(message, index=index, param=param)
+        self.retry_after = float(retry_after)
+
+
+class RequestTimeoutError(ModelError):
+    """A call's deadline passed before all of its items ran; its unstarted items were dropped."""
+
+    code = "timeout"
+    retryable = True
+
+
+class EngineClosedError(ModelError):
+    """The engine was closed (``close()``) before or while the call was queued."""
+
+    code = "closed"
+
+
+class ConfigError(Qwen3VLError, ValueError):
+    """An invalid setting: an ``EngineConfig`` field, or a ``QWEN3VL_*`` environment variable (``param``)."""
+
+    code = "invalid_config"
 
 
 class DimensionMismatchError(Qwen3VLError, ValueError):

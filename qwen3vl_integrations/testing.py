@@ -6,6 +6,9 @@ so their rankings mean nothing. They carry the real Qwen2 vocabulary (built from
 their real ids, the real image/video processor settings, and a chat template that renders
 exactly like the official checkpoints' template for the prompts this project builds.
 
+The model name ``"tiny-random"`` (``Qwen3VLEmbedder.from_pretrained("tiny-random")``, the command
+line's and the examples' ``--model tiny-random``) is the tiny one, built once into the cache.
+
 Command line::
 
     python -m qwen3vl_integrations.testing OUTDIR --size tiny
@@ -22,12 +25,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .env import env_value
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["SIZES", "CheckpointSize", "build_checkpoint", "build_tokenizer", "CHAT_TEMPLATE", "SPECIAL_TOKENS", "TINY_RANDOM",
-           "cache_dir", "tiny_random_checkpoint", "resolve_model"]
+__all__ = ["SIZES", "TINY_RANDOM", "CheckpointSize", "build_checkpoint", "tiny_random_checkpoint", "cache_dir",
+           "build_tokenizer", "CHAT_TEMPLATE", "SPECIAL_TOKENS"]
 
-#: the model reference of the cached random checkpoint (CLI ``--model tiny-random``, Ray actors...)
+#: the model name that means the tiny random checkpoint (:func:`tiny_random_checkpoint`) everywhere
 TINY_RANDOM = "tiny-random"
 
 #: Qwen2/Qwen3-VL added tokens at their real ids; ``True`` marks the ones the official
@@ -272,12 +277,49 @@ def _write_reference_layout(out: Path, tokenizer) -> None:
 
 def build_checkpoint(outdir: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """Write a random ``Qwen3VLForConditionalGeneration`` + processor to ``outdir``; return it."""
+    out = _write_checkpoint(Path(outdir), size, seed)
+    logger.warning("built a RANDOM %s Qwen3-VL checkpoint at %s: its rankings are meaningless", size, out)
+    return out
+
+
+def cache_dir() -> Path:
+    """``$QWEN3VL_CACHE_DIR``, else ``$XDG_CACHE_HOME/qwen3vl_integrations``, else ``~/.cache/qwen3vl_integrations``."""
+    configured = env_value("CACHE_DIR", str)
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qwen3vl_integrations"
+
+
+def tiny_random_checkpoint() -> Path:
+    """The checkpoint the model name ``"tiny-random"`` means everywhere (``from_pretrained``, the
+    command line, the examples): a tiny RANDOM checkpoint built once into :func:`cache_dir` (built
+    aside, then renamed into place, so concurrent processes never see half of one)."""
+    target = cache_dir() / TINY_RANDOM
+    if (target / "config.json").is_file():
+        logger.warning("using the tiny RANDOM checkpoint at %s: its rankings are meaningless", target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-random-", dir=target.parent))
+    try:
+        _write_checkpoint(staging / "ckpt", "tiny", 0)
+        try:
+            os.replace(staging / "ckpt", target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.warning("built the tiny RANDOM checkpoint %r at %s: its rankings are meaningless", TINY_RANDOM, target)
+    return target
+
+
+def _write_checkpoint(out: Path, size: str, seed: int) -> Path:
     import torch
     from transformers import Qwen3VLForConditionalGeneration
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {sorted(SIZES)}")
-    out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     config = _model_config(SIZES[size])
@@ -292,44 +334,7 @@ def build_checkpoint(outdir: str | Path, size: str = "tiny", seed: int = 0) -> P
     _write_reference_layout(out, tokenizer)
     meta = {"qwen3vl_integrations_testing": True, "size": size, "seed": seed, "random_weights": True}
     (out / "qwen3vl_testing.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    logger.warning("built a RANDOM %s Qwen3-VL checkpoint at %s: its rankings are meaningless", size, out)
     return out
-
-
-def cache_dir() -> Path:
-    """``$QWEN3VL_CACHE_DIR``, else ``$XDG_CACHE_HOME/qwen3vl_integrations``, else ``~/.cache/qwen3vl_integrations``."""
-    configured = os.environ.get("QWEN3VL_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qwen3vl_integrations"
-
-
-def tiny_random_checkpoint() -> Path:
-    """The ``tiny-random`` checkpoint (seed 0, so the same weights on every machine), built once into
-    :func:`cache_dir` (atomically: built aside, then renamed)."""
-    target = cache_dir() / TINY_RANDOM
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-random-", dir=target.parent))
-    try:
-        build_checkpoint(staging / "ckpt", size="tiny")
-        try:
-            os.replace(staging / "ckpt", target)
-        except OSError:  # another process finished first
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def resolve_model(spec: str) -> str:
-    """The path or hub id to load for a model reference (``tiny-random`` -> the cached random checkpoint)."""
-    if spec == TINY_RANDOM:
-        return str(tiny_random_checkpoint())
-    return spec
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,3 +83,22 @@ def run_example(script: str, checkpoint: Path, workdir: Path) -> str:
 def cosine(a, b) -> np.ndarray:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def deep_folder(top: Path) -> bytes:
+    """A real folder whose path is longer than PATH_MAX (os.scandir on it fails even as root)."""
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    parts = [os.fsencode(top)]
+    try:
+        for _ in range(18):
+            name = b"d" * 250
+            os.mkdir(name, dir_fd=fd)
+            parts.append(name)
+            fd, old = os.open(name, os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        with open(os.open(b"deep.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w") as handle:
+            handle.write("too deep to reach")
+    finally:
+        os.close(fd)
+    return b"/".join(parts)

@@ -1,26 +1,45 @@
-"""Human-readable output of the command line: index summary, result table, collection info."""
+"""Human-readable output of the command line: index summary, result table, collection info.
+
+Everything printed from a file name, a stored text or a message goes through ``printable``: a
+name with a newline cannot forge a report line, an ANSI escape cannot clear the screen, and the
+bytes of a name that is not UTF-8 are shown as ``\\xNN``. Paths are shown as stored (absolute),
+the same as in ``--json``.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
+import unicodedata
 
-__all__ = ["format_report", "format_hits", "format_info", "display_path"]
+from qwen3vl_integrations.ingest import COUNTS
+
+__all__ = ["printable", "format_report", "format_hits", "format_info", "format_removed"]
 
 _LISTED = 20
+#: bidirectional controls that reorder what a terminal shows
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def display_path(path: str) -> str:
-    """``path`` relative to the working directory when it lies under it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return path
-    return path if relative.startswith("..") else relative
+def printable(text: str) -> str:
+    """``text`` safe to print on one terminal line: backslash, control, bidi and line-separator
+    characters escaped (``\\n``, ``\\x1b``, ``\\u202e``), undecodable bytes of a file name as ``\\xNN``."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _NAMED:
+            out.append(_NAMED[ch])
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(ascii(ch)[1:-1])
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _where(failure) -> str:
-    where = display_path(failure.source)
+    where = printable(failure.source)
     if failure.page:
         where += f" page {failure.page}"
     if failure.offset:
@@ -28,31 +47,28 @@ def _where(failure) -> str:
     return where
 
 
-def format_report(report, collection: str, db: str, rows: int) -> str:
+def format_report(report, label: str, rows: int) -> str:
     rate = report.items / report.seconds if report.seconds > 0 else 0.0
-    parts = [f"indexed {report.indexed}", f"unchanged {report.unchanged}"]
-    if report.relocated:
-        parts.append(f"moved {report.relocated}")
-    parts.append(f"failed {report.failed}")
-    if report.skipped:
-        parts.append(f"skipped {report.skipped}")
-    if report.duplicates:
-        parts.append(f"duplicates {report.duplicates}")
-    lines = [f"{', '.join(parts)} ({report.files} files, {report.seconds:.1f} s, {rate:.1f} items/s); "
-             f"collection {collection!r} in {db} has {rows} rows"]
+    counts = ", ".join(f"{name} {getattr(report, name)}" for name in COUNTS)
+    lines = [f"{counts} ({report.files} files, {report.seconds:.1f} s, {rate:.1f} items/s); "
+             f"{printable(label)} has {rows} rows"]
     sections = (("failed", report.failures, report.failed), ("skipped", report.skips, report.skipped))
     for title, entries, total in sections:
         if not entries:
             continue
         lines.append(f"{title}:")
-        lines += [f"  {_where(f)}: {f.code}: {f.message}" for f in entries[:_LISTED]]
+        lines += [f"  {_where(f)}: {f.code}: {printable(f.message)}" for f in entries[:_LISTED]]
         if total > _LISTED:
             lines.append(f"  ... and {total - _LISTED} more (--json lists up to 1000)")
     return "\n".join(lines)
 
 
+def format_removed(removed: int, paths: list[str], label: str, rows: int) -> str:
+    return f"removed {removed} rows under {len(paths)} path(s); {printable(label)} has {rows} rows"
+
+
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
@@ -65,7 +81,8 @@ def format_hits(hits, *, reranked: bool) -> str:
     for hit in hits:
         rerank = [f"{hit.rerank_score:.3f}" if hit.rerank_score is not None else "-"] if reranked else []
         page = str(hit.page) if hit.page else ("@" + str(hit.offset) if hit.offset else "")
-        rows.append([str(hit.rank), f"{hit.score:.3f}"] + rerank + [hit.modality, page, display_path(hit.source)])
+        rows.append([str(hit.rank), f"{hit.score:.3f}"] + rerank + [printable(hit.modality), page,
+                                                                     printable(hit.source)])
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
     used = sum(widths) + 2 * len(widths)
     snippet_width = max(width - used - 2, 20)
@@ -76,15 +93,16 @@ def format_hits(hits, *, reranked: bool) -> str:
 
 
 def format_info(info: dict) -> str:
+    where = f"'{printable(info['collection'])}' in {printable(info['uri'])}"
     if not info.get("exists"):
-        return f"collection {info['collection']!r} does not exist in {info['uri']} (run `qwen3vl index PATH` first)"
-    lines = [f"collection:  {info['collection']} in {info['uri']}", f"rows:        {info['rows']}",
+        return f"collection {where} does not exist (run `qwen3vl index PATH` first)"
+    lines = [f"collection:  {where}", f"rows:        {info['rows']}",
              "by type:     " + ", ".join(f"{k} {v}" for k, v in info["modalities"].items()),
              f"vector dim:  {info['dim']}"]
     recorded = info.get("recorded")
     if recorded is None:
         lines.append("model:       (not recorded: this collection was not written by qwen3vl)")
         return "\n".join(lines)
-    lines += [f"model:       {recorded['model']} (fingerprint {recorded['fingerprint']})", "settings:"]
-    lines += [f"  {key}: {value}" for key, value in sorted(recorded["preprocessing"].items())]
+    lines += [f"model:       {printable(recorded['model'])} (fingerprint {recorded['fingerprint']})", "settings:"]
+    lines += [f"  {key}: {printable(str(value))}" for key, value in sorted(recorded["preprocessing"].items())]
     return "\n".join(lines)

@@ -17,9 +17,13 @@ OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "pymilvus": ("pymilvus", "milvus"),
     "milvus_lite": ("milvus-lite", "milvus"),
     "pypdfium2": ("pypdfium2", "milvus"),
+    "chromadb": ("chromadb", "chroma"),
+    "lancedb": ("lancedb", "lancedb"),
+    "haystack": ("haystack-ai", "haystack"),
     "weaviate": ("weaviate-client", "weaviate"),
     "fastapi": ("fastapi", "server"),
     "uvicorn": ("uvicorn", "server"),
+    "prometheus_client": ("prometheus-client", "server"),
     "ray": ("ray[data]", "ray"),
     "pyarrow": ("pyarrow", "ray"),
 }

@@ -1,22 +1,20 @@
-"""Token-budget batching of length-sorted items, prefetching, padding, and CUDA OOM splitting."""
+"""Token-budget batching of length-sorted items, preparation windows, padding, and failure splitting."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import torch
 
-from ..errors import BackendError, Qwen3VLError
+from ..errors import BackendError, Qwen3VLError, TooLargeForDeviceError
 from .processing import PreparedItem, VisualInput
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plan_batches", "collate", "pack", "run_with_oom_split", "prepare_in_windows", "window_bounds"]
+__all__ = ["plan_batches", "collate", "pack", "run_with_split", "forward_error", "window_bounds", "to_device"]
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 
@@ -92,24 +90,39 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def run_with_oom_split(indices: list[int], run: Callable[[list[int]], list[R]],
-                       on_item_error: Callable[[int, Qwen3VLError], None]) -> dict[int, R]:
-    """Run ``run(indices)``; on out-of-memory split the batch in halves and retry, down to one item.
-    An item that does not fit alone is reported through ``on_item_error``."""
+def forward_error(exc: BaseException) -> Qwen3VLError:
+    """The typed error of one item whose forward pass failed alone (cause chained)."""
+    if isinstance(exc, Qwen3VLError):
+        return exc
+    if _is_oom(exc):
+        err: Qwen3VLError = TooLargeForDeviceError("the item does not fit in device memory alone")
+    else:
+        err = BackendError(f"the forward pass failed ({type(exc).__name__}: {exc})")
+    err.__cause__ = exc
+    return err
+
+
+def run_with_split(indices: list[int], run: Callable[[list[int]], list[R]],
+                   on_item_error: Callable[[int, Qwen3VLError], None]) -> dict[int, R]:
+    """Run ``run(indices)``; when it fails (out of memory, or any other error) split the batch in halves
+    and retry each, down to one item, so that one item's failure never fails the others. An item that
+    fails alone is reported through ``on_item_error`` (:class:`TooLargeForDeviceError` for out of
+    memory, else :class:`BackendError`, the cause chained)."""
     try:
         return dict(zip(indices, run(indices)))
     except Exception as exc:
-        if not _is_oom(exc):
-            raise
-        if torch.cuda.is_available():
+        oom = _is_oom(exc)
+        if oom and torch.cuda.is_available():
             torch.cuda.empty_cache()
         if len(indices) == 1:
-            on_item_error(indices[0], BackendError("too_large_for_device: the item does not fit in device memory alone"))
+            logger.debug("forward pass of one item failed: %s: %s", type(exc).__name__, exc)
+            on_item_error(indices[0], forward_error(exc))
             return {}
-        logger.warning("out of memory on a batch of %d; splitting", len(indices))
+        logger.log(logging.WARNING if oom else logging.DEBUG, "%s on a batch of %d; retrying it in halves",
+                   "out of memory" if oom else f"{type(exc).__name__} ({exc})", len(indices))
         mid = len(indices) // 2
-        out = run_with_oom_split(indices[:mid], run, on_item_error)
-        out.update(run_with_oom_split(indices[mid:], run, on_item_error))
+        out = run_with_split(indices[:mid], run, on_item_error)
+        out.update(run_with_split(indices[mid:], run, on_item_error))
         return out
 
 
@@ -121,25 +134,3 @@ def window_bounds(total: int, window: int, first: int = 8) -> list[tuple[int, in
         bounds.append((start, min(start + size, total)))
         start, size = start + size, min(size * 2, window)
     return bounds
-
-
-def prepare_in_windows(items: Sequence[T], prepare: Callable[[int, T], PreparedItem | Qwen3VLError],
-                       num_workers: int, window: int) -> Iterator[list[tuple[int, PreparedItem | Qwen3VLError]]]:
-    """Yield windows of ``(index, prepared or error)`` in input order (see :func:`window_bounds`); with
-    workers, the next window is prepared in a thread pool while the caller runs the model on this one."""
-    bounds = window_bounds(len(items), window)
-    if num_workers <= 0 or len(items) <= 1:
-        for start, end in bounds:
-            yield [(i, prepare(i, items[i])) for i in range(start, end)]
-        return
-    with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="qwen3vl-prep") as pool:
-        def submit(k: int) -> list:
-            if k >= len(bounds):
-                return []
-            return [(i, pool.submit(prepare, i, items[i])) for i in range(*bounds[k])]
-
-        pending = submit(0)
-        for k in range(len(bounds)):
-            ahead = submit(k + 1)
-            yield [(i, fut.result()) for i, fut in pending]
-            pending = ahead

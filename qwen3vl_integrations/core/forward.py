@@ -16,6 +16,8 @@ term, a linear map of the flattened patch; :func:`use_linear_patch_embed` runs i
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -70,6 +72,12 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return x * cos + rotate_half(x) * sin
 
 
+def _features(visual: VisualInput) -> tuple:
+    if visual.features is None:
+        raise ValueError("a visual reached the language model before the vision tower encoded it")
+    return visual.features
+
+
 def _place_visuals(model, input_ids: torch.Tensor, embeds: torch.Tensor, images: Sequence[VisualInput],
                    videos: Sequence[VisualInput]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """Write the vision features over the placeholder tokens (in sequence order, as transformers does)
@@ -79,12 +87,13 @@ def _place_visuals(model, input_ids: torch.Tensor, embeds: torch.Tensor, images:
         if not visuals:
             continue
         mask = input_ids == token_id
-        feats = torch.cat([v.features[0] for v in visuals]).to(embeds.device, embeds.dtype)
+        encoded = [_features(v) for v in visuals]
+        feats = torch.cat([f[0] for f in encoded]).to(embeds.device, embeds.dtype)
         if int(mask.sum()) != feats.shape[0]:
             raise ValueError(f"{int(mask.sum())} visual tokens but {feats.shape[0]} feature rows")
         embeds[mask] = feats
         masks.append(mask)
-        deep.append([torch.cat([v.features[1][k] for v in visuals]) for k in range(len(visuals[0].features[1]))])
+        deep.append([torch.cat([f[1][k] for f in encoded]) for k in range(len(encoded[0][1]))])
     if not masks:
         return None, []
     if len(masks) == 1:
@@ -100,6 +109,13 @@ def _place_visuals(model, input_ids: torch.Tensor, embeds: torch.Tensor, images:
     return visual, joint
 
 
+@functools.cache
+def _cache_keyword(function) -> str:
+    """The name under which ``function`` takes the key/value cache: ``cache`` since transformers 5.24
+    (``past_key_values`` is deprecated there), ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(function).parameters else "past_key_values"
+
+
 def _run_body(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images, videos, cache, layers):
     """Embed the ids, place the visuals, run ``layers`` in full; return hidden states and rotary tables."""
     from transformers.masking_utils import create_causal_mask
@@ -108,9 +124,11 @@ def _run_body(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images
     hidden = lm.embed_tokens(input_ids)
     visual, deepstack = _place_visuals(model, input_ids, hidden, images, videos)
     cos, sin = lm.rotary_emb(hidden, position_ids)
-    mask = create_causal_mask(config=lm.config, inputs_embeds=hidden, attention_mask=None, past_key_values=cache)
+    mask = create_causal_mask(config=lm.config, inputs_embeds=hidden, attention_mask=None,
+                              **{_cache_keyword(create_causal_mask): cache})
+    layer_cache = {_cache_keyword(type(layers[0]).forward): cache} if layers else {}
     for index, layer in enumerate(layers):
-        hidden = layer(hidden, attention_mask=mask, past_key_values=cache, position_embeddings=(cos, sin))
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=(cos, sin), **layer_cache)
         if visual is not None and index < len(deepstack):
             hidden[visual] = hidden[visual] + deepstack[index].to(hidden.device, hidden.dtype)
     return hidden, cos, sin
@@ -124,7 +142,7 @@ def prefix_kv(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images
 
     cache = DynamicCache(config=model.language_model.config)
     _run_body(model, input_ids, position_ids, images, videos, cache, model.language_model.layers)
-    return [(layer.keys, layer.values) for layer in cache.layers]
+    return [(layer.keys, layer.values) for layer in cache.layers]  # type: ignore[union-attr,misc]
 
 
 @torch.inference_mode()
@@ -268,7 +286,7 @@ def packed_pooled_states(model, input_ids: torch.Tensor, position_ids: torch.Ten
     visual, deepstack = _place_visuals(model, ids, hidden, images, videos)
     cos, sin = lm.rotary_emb(hidden, position_ids[:, None])
     hidden, cos, sin = hidden[0], cos[0, :, None], sin[0, :, None]  # (N, hidden), (N, 1, head_dim)
-    segments, masks = _segments(lengths), {}
+    segments, masks = _segments(lengths), dict[tuple, torch.Tensor]()
     *body, final = lm.layers
     for index, layer in enumerate(body):
         hidden = _packed_layer(layer, hidden, cos, sin, segments, prefix[index] if prefix else None, masks)

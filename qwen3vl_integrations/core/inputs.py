@@ -1,16 +1,24 @@
-"""MultimodalInput and coercion of every accepted input form into it."""
+"""MultimodalInput and coercion of every accepted input form into it.
+
+An input is a ``str`` (text), a dict in the reference format (keys ``text``, ``image``, ``video``,
+``instruction``, ``fps``, ``max_frames``; each media value one item or a list), a
+:class:`MultimodalInput`, a PIL image, numpy array or bytes (an image), or a ``pathlib.Path`` (an
+image or a video by extension, ``media.formats``). A ``video`` value given as a list is one frame
+list when its first element is an image, otherwise a list of videos (see ``_video_list`` and
+docs/model-contract.md, section 2): ``["clip.mp4", [f1, f2]]`` is two videos, ``["f1.png", "f2.png"]``
+one video of two frames.
+"""
 
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import EmptyInputError, UnsupportedInputError
-from ..media import VIDEO_EXTENSIONS
+from ..media import is_image_source, is_video_source
 
 __all__ = ["MultimodalInput", "coerce_input", "coerce_inputs", "is_frame_list", "has_remote_media"]
 
@@ -21,9 +29,9 @@ _DICT_KEYS = {"text", "image", "video", "instruction", "fps", "max_frames"}
 class MultimodalInput:
     """One item to embed or one side of a rerank pair: texts, images and videos.
 
-    A video is a video file source (path, URL, bytes, data URI) or a sequence of frames
+    A video is a video file source (path, URL, bytes, data URI, file object) or a list of frames
     (each frame any image form). In the prompt, videos come first, then images, then texts,
-    whatever order they were given in (model contract, section 2).
+    whatever order they were given in (docs/model-contract.md, section 2).
     """
 
     texts: tuple[str, ...] = ()
@@ -63,17 +71,6 @@ def _as_list(value) -> list:
     return [value]
 
 
-def _is_video_path(value) -> bool:
-    if isinstance(value, Path):
-        return value.suffix.lower() in VIDEO_EXTENSIONS
-    if isinstance(value, str):
-        if value.startswith("data:video/"):
-            return True
-        path = value.split("?", 1)[0].split("#", 1)[0]
-        return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
-    return False
-
-
 def is_frame_list(video) -> bool:
     return isinstance(video, (list, tuple))
 
@@ -91,19 +88,35 @@ def has_remote_media(item) -> bool:
 
 
 def _video_list(value) -> list:
-    """One video (a source or a frame list) or a list of videos -> list of videos."""
+    """A ``video`` value -> the list of videos it denotes (the rule of docs/model-contract.md, section 2).
+
+    One source (str, Path, bytes, file object) is one video. A list or tuple is **one frame
+    list** when its first element is an image (:func:`~qwen3vl_integrations.media.is_image_source`:
+    a PIL image or numpy array, a str/Path with an image extension, a ``data:image/`` URI or base64
+    image, bytes with an image signature); otherwise it is **a list of videos**, each a source or a
+    frame list (a nested list or tuple).
+    """
     if value is None:
         return []
     if isinstance(value, (str, Path, bytes, bytearray, memoryview, io.IOBase)):
         return [value]
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return []
-        first = value[0]
-        if isinstance(first, (list, tuple)) or all(_is_video_path(v) for v in value):
-            return [list(v) if isinstance(v, tuple) else v for v in value]
-        return [list(value)]  # a single frame list
-    raise UnsupportedInputError(f"unsupported video value of type {type(value).__name__}")
+    if not isinstance(value, (list, tuple)):
+        raise UnsupportedInputError(f"unsupported video value of type {type(value).__name__}")
+    if not value:
+        return []
+    if is_image_source(value[0]):
+        return [list(value)]  # one frame list
+    videos = []
+    for k, video in enumerate(value):
+        if isinstance(video, (list, tuple)):
+            videos.append(list(video))
+        elif _is_image_object(video):
+            raise UnsupportedInputError(
+                f"video {k} is an image, but the list's first element is not: a frame list must start with an "
+                "image, a list of videos holds video sources and frame lists")
+        else:
+            videos.append(video)
+    return videos
 
 
 def _is_image_object(obj) -> bool:
@@ -132,7 +145,7 @@ def coerce_input(obj) -> MultimodalInput:
             fps=obj.get("fps"), max_frames=obj.get("max_frames"),
         )
     if isinstance(obj, Path):
-        return MultimodalInput(videos=(obj,)) if _is_video_path(obj) else MultimodalInput(images=(obj,))
+        return MultimodalInput(videos=(obj,)) if is_video_source(obj) else MultimodalInput(images=(obj,))
     if isinstance(obj, (bytes, bytearray, memoryview)) or _is_image_object(obj):
         return MultimodalInput(images=(obj,))
     raise UnsupportedInputError(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +18,28 @@ from ..errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DeviceChoice", "choose_device", "resolve_checkpoint", "load_backbone", "load_processor", "read_head_rows"]
+__all__ = ["DeviceChoice", "choose_device", "resolve_checkpoint", "load_backbone", "load_processor", "read_head_rows",
+           "progress_bars"]
+
+_PROGRESS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def progress_bars(show: bool) -> Iterator[None]:
+    """Within the block, transformers' and huggingface_hub's progress bars ("Loading weights",
+    downloads) are shown only if ``show``; their previous setting is restored afterwards. (The
+    setting is process-wide in those libraries, so loads are serialised while it is changed.)"""
+    from transformers.utils import logging as hf_logging
+
+    with _PROGRESS_LOCK:
+        enabled = hf_logging.is_progress_bar_enabled()
+        if enabled != show:
+            (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
+        try:
+            yield
+        finally:
+            if enabled != show:
+                (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
 
 
 @dataclass(frozen=True)
@@ -47,9 +71,16 @@ def choose_device(device=None, dtype=None, attn_implementation: str | None = Non
 
 
 def resolve_checkpoint(model: str | os.PathLike, revision: str | None = None) -> Path:
-    """A local directory as is; otherwise a hub id downloaded (safetensors and configs only)."""
+    """A local directory as is; ``"tiny-random"``: the tiny random test checkpoint, built once into
+    the cache (:func:`qwen3vl_integrations.testing.tiny_random_checkpoint`); otherwise a hub id
+    downloaded (safetensors and configs only)."""
+    from ..testing import TINY_RANDOM, tiny_random_checkpoint
+
+    if str(model) == TINY_RANDOM:
+        return tiny_random_checkpoint()
     path = Path(model).expanduser()
     if path.is_dir():
+        logger.debug("loading the checkpoint in %s", path)
         return path
     if path.exists() or str(model).startswith((".", "/")):
         raise ModelLoadError(f"{model} is not a checkpoint directory")
@@ -95,7 +126,8 @@ def load_backbone(path: Path, choice: DeviceChoice):
         use_safetensors=True, trust_remote_code=False,
     )
     use_linear_patch_embed(model)
-    return model.to(choice.device).eval()
+    logger.debug("loaded %s on %s (%s, attention %s)", path, choice.device, choice.dtype, choice.attn_implementation)
+    return model.to(choice.device).eval()  # type: ignore[arg-type]  # transformers types .to() loosely
 
 
 def load_processor(path: Path):

@@ -1,51 +1,37 @@
 """From a MultimodalInput to model tensors: resizing, HF processor calls, tokenisation, truncation.
 
-Two halves: :class:`MediaDecoder` loads, samples and resizes media (CPU work that needs no
-tokenizer or processor, so a distributed job runs it on CPU workers); :class:`Preprocessor` runs
-the HF processor calls and tokenisation on what it decoded.
-
-Resizing uses qwen-vl-utils' own ``smart_resize`` and ``smart_nframes`` (model contract, section 6);
-pixel values come from the checkpoint's HF image/video processors with resizing off; token ids are
-built from the fully expanded prompt string, in the transformers 4.57 video layout.
+Loading, sampling and resizing media is ``core/decoding.py`` (:class:`MediaDecoder`, which
+:class:`Preprocessor` extends), with qwen-vl-utils' own ``smart_resize`` and ``smart_nframes``
+(docs/model-contract.md, section 6). Pixel values come from the checkpoint's HF image/video
+processors with resizing off; token ids are built from the fully expanded prompt string, in the
+transformers 4.57 video layout.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import (
-    EmptyInputError,
-    InputError,
-    InputTooLongError,
-    MediaDecodeError,
-    Qwen3VLError,
-    UnsupportedMediaError,
-)
-from ..media import DEFAULT_POLICY, MediaPolicy, load_image, read_video
+from ..errors import EmptyInputError, InputError, InputTooLongError
+from ..media import DEFAULT_POLICY, MediaPolicy
+from .cache import MediaCache
 from .config import EngineConfig
-from .inputs import MultimodalInput, coerce_input, is_frame_list
+from .decoding import DecodedImage, DecodedVideo, MediaDecoder, merge_clamps, sample_frame_list
+from .inputs import MultimodalInput, is_frame_list
 from .prompts import expand_image, expand_video
+from .tokens import IMAGE_PAD_ID, SPECIAL_IDS, VIDEO_PAD_ID
 
-__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "MediaDecoder", "DecodedImage", "DecodedVideo", "truncate_ids",
-           "rope_positions", "SPECIAL_IDS"]
+__all__ = ["VisualInput", "PreparedItem", "Preprocessor", "truncate_ids", "rope_positions", "sample_frame_list",
+           "SPECIAL_IDS"]
 
-IMAGE_PAD_ID, VIDEO_PAD_ID = 151655, 151656
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: ids the official tokenizer reports as ``all_special_ids`` (kept by truncation)
-SPECIAL_IDS = frozenset(range(151643, 151657))
 SUFFIX_LEN = 5
-IMAGE_FACTOR = 32
-FRAME_LIST_FACTOR = 64  # qwen-vl-utils pre-resizes listed frames with image_patch_size=32 -> factor 64
-VIDEO_MIN_PIXELS = 128 * IMAGE_FACTOR * IMAGE_FACTOR
-VIDEO_FRAME_MAX_PIXELS = 768 * IMAGE_FACTOR * IMAGE_FACTOR
-FRAME_LIST_FPS = 2.0
 
 
 @dataclass
@@ -59,6 +45,8 @@ class VisualInput:
     #: vision-tower output (merged features, deepstack features per layer) once encoded; a query's
     #: media are encoded once per rerank call and reused for every pair
     features: tuple | None = None
+    #: key of this visual in the engine's MediaCache (content hash + settings); ``None`` when uncached
+    cache_key: str | None = None
 
 
 @dataclass
@@ -79,43 +67,12 @@ class PreparedItem:
             self.input_ids, [v.grid_thw for v in self.images], [v.grid_thw for v in self.videos])
 
 
-@dataclass
-class DecodedImage:
-    """An image loaded, checked and resized for the model (what :meth:`MediaDecoder.image` returns).
-    Also an input form: an item holding one skips loading and resizing, if its budget matches."""
-
-    pixels: np.ndarray  # uint8 (H, W, 3) RGB, H and W multiples of 32
-    source_size: tuple[int, int]  # (width, height) before resizing
-    budget: tuple[int, int]  # (min_pixels, max_pixels) it was resized for
+logger = logging.getLogger(__name__)
 
 
-@dataclass
-class DecodedVideo:
-    """A video's sampled frames resized for the model (what :meth:`MediaDecoder.video` returns).
-    Also an input form: an item holding one skips decoding, if its request matches."""
-
-    frames: torch.Tensor  # uint8 (T, 3, H, W) RGB
-    indices: list[int]  # source frame index of each frame (frame lists: 0..T-1)
-    fps: float  # source frame rate the timestamps are computed from (frame lists: 2)
-    effective: dict  # effective sampling values used (reported per item)
-    request: tuple[float, int, int]  # (fps, max_frames, total_pixels) it was sampled and resized for
-
-
-def _check_decoded(kind: str, made_for: tuple, wanted: tuple, names: str) -> None:
-    if tuple(made_for) != tuple(wanted):
-        raise InputError(f"the decoded {kind} was made for {names} = {tuple(made_for)}, but this engine uses "
-                         f"{tuple(wanted)}; decode it with the engine's settings")
-
-
-def _smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    from qwen_vl_utils.vision_process import smart_resize
-
-    try:
-        h, w = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
-    except ValueError as exc:  # qwen-vl-utils raises ValueError for aspect ratio > 200
-        raise UnsupportedMediaError(f"aspect ratio > 200 ({width}x{height})") from exc
-    # a lowered max_pixels can floor a thin side to 0 upstream; never resize to a zero side
-    return max(h, factor), max(w, factor)
+def _grid(thw) -> tuple[int, int, int]:
+    t, h, w = (int(x) for x in thw)
+    return t, h, w
 
 
 def _timestamps(indices: Sequence[int], fps: float, merge: int = 2) -> list[float]:
@@ -124,14 +81,6 @@ def _timestamps(indices: Sequence[int], fps: float, merge: int = 2) -> list[floa
         idx.append(idx[-1])
     times = [i / fps for i in idx]
     return [(times[i] + times[i + merge - 1]) / 2 for i in range(0, len(times), merge)]
-
-
-def _resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Bicubic, antialiased resize of uint8 (T, 3, H, W) frames, as qwen-vl-utils does (result uint8)."""
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as TF
-
-    return TF.resize(frames, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
 def truncate_ids(ids: list[int], max_length: int, special_ids=SPECIAL_IDS) -> tuple[list[int], bool]:
@@ -181,124 +130,90 @@ def rope_positions(ids: Sequence[int], image_grids: Sequence[tuple], video_grids
     return torch.from_numpy(pos)
 
 
-class MediaDecoder:
-    """The media half of preprocessing: load, check, sample and resize images and videos to the
-    sizes the model sees. Needs no tokenizer or HF processor (CPU workers of a distributed job run
-    it apart from the model); its results are input forms of their own (thread-safe)."""
+class Preprocessor(MediaDecoder):
+    """Turns inputs into PreparedItems for one checkpoint's processor and settings (thread-safe):
+    the media half of :class:`~.decoding.MediaDecoder`, then the HF processor calls and tokenisation."""
 
-    def __init__(self, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
-        self.config = config
-        self.policy = policy
-
-    def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> DecodedImage:
-        budget = (min_pixels or self.config.min_pixels, max_pixels or self.config.max_pixels)
-        if isinstance(source, DecodedImage):
-            _check_decoded("image", source.budget, budget, "(min_pixels, max_pixels)")
-            return source
-        img = load_image(source, self.policy)
-        source_size = img.size
-        h, w = _smart_resize(img.height, img.width, IMAGE_FACTOR, *budget)
-        return DecodedImage(np.asarray(img.resize((w, h), Image.BICUBIC)), source_size, budget)
-
-    def video(self, source, fps=None, max_frames=None) -> DecodedVideo:
-        fps, max_frames = self._video_request(fps, max_frames)
-        request = (fps, max_frames, self.config.total_pixels)
-        if isinstance(source, DecodedVideo):
-            _check_decoded("video", source.request, request, "(fps, max_frames, total_pixels)")
-            return source
-        if is_frame_list(source):
-            frames, indices, video_fps = self._frame_list(source, max_frames)
-            effective: dict = {"max_frames": max_frames}
-        else:
-            clip = read_video(source, self.policy, fps=fps, max_frames=max_frames)
-            frames, indices, video_fps = clip.frames, list(clip.frame_indices), float(clip.fps)
-            frames = _resize_frames(frames, *self._frame_size(len(frames), *frames.shape[-2:]))
-            effective = {"fps": clip.effective_fps, "max_frames": clip.effective_max_frames,
-                         "total_frames": clip.total_frames}
-        return DecodedVideo(frames, indices, video_fps, effective, request)
-
-    def decode(self, item) -> MultimodalInput:
-        """``item`` (any input form) as a MultimodalInput whose images and videos are decoded (its
-        texts and settings unchanged)."""
-        item = coerce_input(item)
-        videos = tuple(self.video(v, item.fps, item.max_frames) for v in item.videos)
-        return replace(item, images=tuple(self.image(i) for i in item.images), videos=videos)
-
-    def _video_request(self, fps, max_frames) -> tuple[float, int]:
-        """Validate a request's fps / max_frames; max_frames is capped by the policy's ceiling."""
-        fps = self.config.fps if fps is None else fps
-        max_frames = self.config.max_frames if max_frames is None else max_frames
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-            raise InputError(f"fps must be a positive number, got {fps!r}")
-        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 2:
-            raise InputError(f"max_frames must be an integer >= 2, got {max_frames!r}")
-        return float(fps), min(max_frames, self.policy.max_video_frames)
-
-    def _frame_size(self, nframes: int, height: int, width: int) -> tuple[int, int]:
-        """Per-frame size under the total pixel budget (contract section 6; files and frame lists alike)."""
-        ceiling = max(min(VIDEO_FRAME_MAX_PIXELS, self.config.total_pixels / nframes * 2), int(VIDEO_MIN_PIXELS * 1.05))
-        return _smart_resize(height, width, IMAGE_FACTOR, VIDEO_MIN_PIXELS, ceiling)
-
-    def _frame_list(self, frames: Sequence, max_frames: int) -> tuple[torch.Tensor, list[int], float]:
-        """Sample, load and resize listed frames one at a time (only one full-size frame in memory),
-        padded to an even count by repeating the last; fps 2 timestamps, as qwen-vl-utils does."""
-        if len(frames) == 0:
-            raise EmptyInputError("a frame-list video has no frames")
-        if len(frames) > max_frames:
-            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
-        nframes = len(frames) + len(frames) % 2
-        resized, first_shape, size = [], None, None
-        for k, frame in enumerate(frames):
-            try:
-                img = load_image(frame, self.policy)
-            except Qwen3VLError as exc:
-                raise exc.__class__(f"frame {k}: {exc}") from exc
-            h, w = _smart_resize(img.height, img.width, FRAME_LIST_FACTOR, 4 * FRAME_LIST_FACTOR ** 2,
-                                 16384 * FRAME_LIST_FACTOR ** 2)
-            pixels = np.asarray(img.resize((w, h), Image.BICUBIC))
-            if first_shape is None:
-                first_shape, size = pixels.shape, self._frame_size(nframes, h, w)
-            elif pixels.shape != first_shape:
-                raise MediaDecodeError("the frames of a frame-list video must have one size "
-                                       "(after resizing to multiples of 64)")
-            resized.append(_resize_frames(torch.from_numpy(pixels.transpose(2, 0, 1).copy())[None], *size))
-        if len(resized) % 2:
-            resized.append(resized[-1])
-        return torch.cat(resized), list(range(nframes)), FRAME_LIST_FPS
-
-
-class Preprocessor:
-    """Turns inputs into PreparedItems for one checkpoint's processor and settings (thread-safe)."""
-
-    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY):
+    def __init__(self, processor, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY,
+                 cache: MediaCache | None = None):
+        super().__init__(config, policy)
         self.processor = processor
         self.tokenizer = processor.tokenizer
-        self.config = config
-        self.policy = policy
-        self.decoder = MediaDecoder(config, policy)
+        self.cache = cache if cache is not None else MediaCache(0)
 
     # -- media -----------------------------------------------------------------------------
     def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
-        decoded = self.decoder.image(source, min_pixels, max_pixels)
-        h, w = decoded.pixels.shape[:2]
-        out = self.processor.image_processor(images=[Image.fromarray(decoded.pixels)], do_resize=False,
-                                             return_tensors="pt")
-        grid = tuple(int(x) for x in out["image_grid_thw"][0])
+        budget = (min_pixels or self.config.min_pixels, max_pixels or self.config.max_pixels)
+        if isinstance(source, DecodedImage):  # decoded elsewhere: checked, not cached (see core/decoding.py)
+            return self._encode_image(self.decode_image(source, *budget))
+        return self.cache.image(source, self.policy, budget, lambda loadable: self._image(loadable, *budget))
+
+    def _image(self, source, min_pixels: int, max_pixels: int) -> VisualInput:
+        return self._encode_image(self.decode_image(source, min_pixels, max_pixels))
+
+    def _encode_image(self, decoded: DecodedImage) -> VisualInput:
+        img = Image.fromarray(decoded.pixels)
+        out = self.processor.image_processor(images=[img], do_resize=False, return_tensors="pt")
+        grid = _grid(out["image_grid_thw"][0])
         return VisualInput(out["pixel_values"], grid, expand_image(grid[0] * grid[1] * grid[2] // 4),
-                           {"size": (w, h), "source_size": decoded.source_size})
+                           {"size": img.size, "source_size": decoded.source_size})
 
     def video(self, source, fps=None, max_frames=None) -> VisualInput:
-        decoded = self.decoder.video(source, fps, max_frames)
-        visual = self._encode_video(decoded.frames, decoded.indices, decoded.fps)
-        visual.meta["effective"] = dict(decoded.effective)
+        """Sample, load, resize and encode one video (a file source or a frame list), through the cache.
+
+        Its work is bounded by what the model computes: ``max_frames`` is lowered (before any
+        frame is decoded) so that sampled frames x resized pixels stays within
+        ``policy.max_video_pixels``; ``meta["effective"]`` reports the values used (see
+        :meth:`_effective`). A frame list is first sampled to ``max_frames`` (the frames the cache
+        key hashes), then to what the pixel budget allows. A :class:`DecodedVideo` is checked
+        against the request and encoded, not cached."""
+        if isinstance(source, DecodedVideo):
+            visual = self._encode_decoded(self.decode_video(source, fps, max_frames))
+        else:
+            fps, max_frames, clamped_by = self._video_request(fps, max_frames)
+            total = self.config.total_pixels
+            if is_frame_list(source):
+                if len(source) == 0:
+                    raise EmptyInputError("a frame-list video has no frames")
+                listed = len(source)
+                visual = self.cache.frame_list(sample_frame_list(source, max_frames), self.policy, (max_frames, total),
+                                               lambda frames: self._video(frames, fps, max_frames, listed))
+            else:
+                visual = self.cache.video_file(source, self.policy, (fps, max_frames, total),
+                                               lambda opened: self._video(opened, fps, max_frames))
+            visual.meta["effective"] = merge_clamps(visual.meta["effective"], clamped_by)
+        effective = visual.meta["effective"]
+        if effective["clamped_by"]:
+            logger.info("video request clamped (%s): max_frames %s, %d frames of %dx%d", ", ".join(effective["clamped_by"]),
+                        effective["max_frames"], visual.meta["frames"], *visual.meta["size"])
         return visual
+
+    def _video(self, source, fps: float, max_frames: int, listed: int | None = None) -> VisualInput:
+        """One video's VisualInput without the cache: ``source`` is an opened file or the sampled
+        frames of a frame list (of ``listed`` frames in all)."""
+        return self._encode_decoded(self._decode_video(source, fps, max_frames, listed))
+
+    def _encode_decoded(self, decoded: DecodedVideo) -> VisualInput:
+        visual = self._encode_video(decoded.frames, decoded.indices, decoded.fps)
+        visual.meta["effective"] = self._effective(visual, decoded.effective)
+        return visual
+
+    @staticmethod
+    def _effective(visual: VisualInput, values: dict) -> dict:
+        """The effective values of one video: ``fps`` (files) and ``max_frames`` after clamping,
+        ``total_frames`` (in the file or the list), ``frames`` (sampled, as the model sees them),
+        ``size`` (resized ``(width, height)``), ``pixels`` (frames x width x height) and
+        ``clamped_by`` (names of the limits that lowered the request; empty when none did)."""
+        width, height = visual.meta["size"]
+        frames = visual.meta["frames"]
+        return {**values, "frames": frames, "size": (width, height), "pixels": frames * width * height}
 
     def _encode_video(self, frames: torch.Tensor, indices: list[int], video_fps: float) -> VisualInput:
         video_processor = self.processor.video_processor
         extra = {"cap_pixels_per_frame": True} if hasattr(video_processor, "cap_pixels_per_frame") else {}
         out = video_processor(videos=[frames.float()], do_resize=False, do_sample_frames=False, return_tensors="pt",
                               **extra)
-        grid = tuple(int(x) for x in out["video_grid_thw"][0])
+        grid = _grid(out["video_grid_thw"][0])
         times = _timestamps(indices, video_fps)[: grid[0]]
         tokens = expand_video(times, grid[1] * grid[2] // 4)
         h, w = frames.shape[-2:]

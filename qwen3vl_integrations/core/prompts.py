@@ -1,4 +1,4 @@
-"""Rendering the embedder and reranker prompts exactly as model-contract.md sections 3 and 4 say."""
+"""Rendering the embedder and reranker prompts exactly as docs/model-contract.md sections 3 and 4 say."""
 
 from __future__ import annotations
 

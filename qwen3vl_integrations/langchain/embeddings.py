@@ -108,7 +108,8 @@ class Qwen3VLEmbeddings(BaseModel, Embeddings):
     def _embed(self, inputs: list, *, is_query: bool) -> list[list[float]]:
         if not inputs:
             return []
-        options = {"dim": self.dim, "precision": self.precision}
+        assert self.embedder is not None  # set by the validator
+        options: dict[str, Any] = {"dim": self.dim, "precision": self.precision}
         if is_query:
             vectors = self.embedder.embed_queries(inputs, instruction=self.query_instruction, **options)
         elif self.document_instruction is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -12,52 +11,23 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, model_validator
 
 from .. import Qwen3VLReranker
+from ..core.documents import document_input, document_label, rerank_documents
+from ..errors import ItemError
 
 __all__ = ["Qwen3VLRerank", "document_to_input"]
 
 QueryType = Literal["text", "image", "video"]
-
-# Base64 of the first bytes of JPEG, PNG, GIF and WebP (RIFF) files: how a page_content that holds a
-# base64 image (as ``add_images`` of several vector stores stores it) is recognised without decoding it.
-_BASE64_IMAGE_PREFIXES = ("/9j/", "iVBORw0KGgo", "R0lGOD", "UklGR")
-_BASE64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
-_MIN_BASE64_CHARS = 64
-
-
-def _is_base64_image(text: str) -> bool:
-    if text.startswith("data:image/"):
-        return True
-    return (len(text) >= _MIN_BASE64_CHARS and len(text) % 4 == 0 and text.startswith(_BASE64_IMAGE_PREFIXES)
-            and _BASE64_RE.match(text) is not None)
-
-
-def _first_value(metadata: dict, keys: Sequence[str]) -> Any:
-    for key in keys:
-        value = metadata.get(key)
-        if value is not None and value != "":
-            return value
-    return None
+OnError = Literal["drop", "rank_last", "raise"]
 
 
 def document_to_input(document: Document, image_keys: Sequence[str] = ("image", "image_path"),
-                      video_keys: Sequence[str] = ("video",), base64_page_content: bool = True) -> dict:
-    """The core input of a LangChain document: its image and video (from metadata, or a base64
-    image in ``page_content``) and its text (``page_content``, unless it only names the media)."""
-    metadata = document.metadata or {}
-    image, video = _first_value(metadata, image_keys), _first_value(metadata, video_keys)
-    text = document.page_content or ""
-    if image is None and base64_page_content and _is_base64_image(text.strip()):
-        image, text = text.strip(), ""
-    if text.strip() and text.strip() in (str(image), str(video)):
-        text = ""  # the page content is only the media's path or URL
-    item: dict = {}
-    if text.strip():
-        item["text"] = text
-    if image is not None:
-        item["image"] = image
-    if video is not None:
-        item["video"] = video
-    return item
+                      video_keys: Sequence[str] = ("video",), base64_page_content: bool = True,
+                      label: str = "the document") -> dict:
+    """The core input of a LangChain document (rules: :mod:`qwen3vl_integrations.core.documents`):
+    its image and video from metadata (or a base64 image in ``page_content``) and its text
+    (``page_content``, unless it only names the media)."""
+    return document_input(document.page_content, document.metadata, image_keys=image_keys, video_keys=video_keys,
+                          base64_text=base64_page_content, label=label)
 
 
 class Qwen3VLRerank(BaseDocumentCompressor):
@@ -66,9 +36,14 @@ class Qwen3VLRerank(BaseDocumentCompressor):
     Returns at most ``top_n`` copies of the documents (the originals are never mutated), sorted by
     descending relevance, each with ``metadata["relevance_score"]``; with ``score_threshold``,
     documents scoring below it are dropped. A document's image or video comes from its metadata
-    (``image_metadata_keys`` / ``video_metadata_keys``, first key present wins) or from a base64
+    (``image_metadata_keys`` / ``video_metadata_keys``, first key holding one wins) or from a base64
     image in ``page_content`` (how ``add_images`` stores images). The query is text unless
     ``query_type`` says it is an image or video source (path, URL, data URI).
+
+    A document that cannot be scored (a moved image file...) is handled by ``on_error``: dropped
+    (default) or ranked last (``relevance_score`` None, ``rerank_error`` its error code), each
+    with a logged warning naming it, or ``"raise"``. A document whose page content only names a
+    media file but whose metadata holds no media reference is always refused (``InputError``).
 
     Build it from a model id or path (``model=...``), from a loaded reranker (``reranker=...``), or
     with :meth:`Qwen3VLReranker.as_langchain_compressor`.
@@ -88,6 +63,7 @@ class Qwen3VLRerank(BaseDocumentCompressor):
     image_metadata_keys: tuple[str, ...] = ("image", "image_path")
     video_metadata_keys: tuple[str, ...] = ("video",)
     base64_page_content: bool = Field(default=True, description="Read a base64 image page_content as an image.")
+    on_error: OnError = Field(default="drop", description="What to do with a document that cannot be scored.")
 
     @model_validator(mode="after")
     def _load_reranker(self) -> Qwen3VLRerank:
@@ -109,17 +85,24 @@ class Qwen3VLRerank(BaseDocumentCompressor):
         """Rerank ``documents`` against ``query``; returns scored copies, best first."""
         if not documents:
             return []
-        items = [document_to_input(d, self.image_metadata_keys, self.video_metadata_keys, self.base64_page_content)
-                 for d in documents]
-        results = self.reranker.rerank(self._query_input(query), items, top_k=self.top_n,
-                                       instruction=self.instruction)
+        items = [document_to_input(d, self.image_metadata_keys, self.video_metadata_keys, self.base64_page_content,
+                                   label=document_label(i, {}, d.id)) for i, d in enumerate(documents)]
+        labels = [document_label(i, item, d.id) for i, (item, d) in enumerate(zip(items, documents))]
+        ranked = rerank_documents(self.reranker, self._query_input(query), items, top_k=self.top_n,
+                                  instruction=self.instruction, on_error=self.on_error, labels=labels)
         out = []
-        for result in results:
-            if self.score_threshold is not None and result.score < self.score_threshold:
-                break  # results are sorted: every later one scores lower
+        for result in ranked:
             original = documents[result.index]
-            metadata = {**original.metadata, "relevance_score": result.score}
-            out.append(original.model_copy(update={"metadata": metadata}))
+            extra: dict[str, Any]
+            if isinstance(result, ItemError):
+                if self.score_threshold is not None:
+                    break  # an unscored document never reaches a threshold; only unscored ones follow
+                extra = {"relevance_score": None, "rerank_error": result.code}
+            elif self.score_threshold is not None and result.score < self.score_threshold:
+                break  # results are sorted: every later one scores lower
+            else:
+                extra = {"relevance_score": result.score}
+            out.append(original.model_copy(update={"metadata": {**original.metadata, **extra}}))
         return out
 
     async def acompress_documents(self, documents: Sequence[Document], query: str,

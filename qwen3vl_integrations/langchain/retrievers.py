@@ -26,6 +26,9 @@ class Qwen3VLMediaRetriever(BaseRetriever):
     model's retrieval convention; ``as_query=False`` embeds it exactly like stored images, for
     near-duplicate search (an identical stored image then has cosine similarity 1).
 
+    As with LangChain's own vector-store retriever, ``search_kwargs`` (``{"k": 2, "expr": ...}``)
+    go to the store, and ``invoke(query, k=1, ...)`` overrides them for one call.
+
     >>> retriever = Qwen3VLMediaRetriever(vectorstore=store, k=4)   # doctest: +SKIP
     >>> retriever.invoke("photos/query.jpg")                         # doctest: +SKIP
     """
@@ -38,8 +41,9 @@ class Qwen3VLMediaRetriever(BaseRetriever):
     k: int = Field(default=4, ge=1, description="How many documents to return.")
     query_type: Literal["image", "video"] = "image"
     as_query: bool = Field(default=True, description="Embed the query with the query-side task instruction.")
-    search_kwargs: dict[str, Any] = Field(default_factory=dict,
-                                          description="Extra arguments of similarity_search_by_vector (filters).")
+    search_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Arguments of similarity_search_by_vector (filters; a 'k' here wins over the k field).")
 
     @model_validator(mode="after")
     def _resolve_embeddings(self) -> Qwen3VLMediaRetriever:
@@ -54,11 +58,24 @@ class Qwen3VLMediaRetriever(BaseRetriever):
     def _query_input(self, query: str) -> list[dict]:
         return [{self.query_type: query}]
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        vector = self.embeddings.embed_multimodal(self._query_input(query), is_query=self.as_query)[0]
-        return self.vectorstore.similarity_search_by_vector(vector, k=self.k, **self.search_kwargs)
+    def _search_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``search_kwargs`` overridden by the call's keyword arguments; ``k`` from either, else the field."""
+        arguments = {**self.search_kwargs, **kwargs}
+        arguments.setdefault("k", self.k)
+        return arguments
 
-    async def _aget_relevant_documents(self, query: str, *,
-                                       run_manager: AsyncCallbackManagerForRetrieverRun) -> list[Document]:
-        vectors = await self.embeddings.aembed_multimodal(self._query_input(query), is_query=self.as_query)
-        return await self.vectorstore.asimilarity_search_by_vector(vectors[0], k=self.k, **self.search_kwargs)
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                **kwargs: Any) -> list[Document]:
+        embeddings = self._embeddings()
+        vector = embeddings.embed_multimodal(self._query_input(query), is_query=self.as_query)[0]
+        return self.vectorstore.similarity_search_by_vector(vector, **self._search_arguments(kwargs))
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       **kwargs: Any) -> list[Document]:
+        embeddings = self._embeddings()
+        vectors = await embeddings.aembed_multimodal(self._query_input(query), is_query=self.as_query)
+        return await self.vectorstore.asimilarity_search_by_vector(vectors[0], **self._search_arguments(kwargs))
+
+    def _embeddings(self) -> Qwen3VLEmbeddings:
+        assert self.embeddings is not None  # set by the validator
+        return self.embeddings

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import Embedding
-from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from llama_index.core.embeddings import MultiModalEmbedding
-from llama_index.core.schema import ImageType
+from llama_index.core.schema import BaseNode, ImageType, MetadataMode
 
 from .. import Qwen3VLEmbedder
+from .nodes import node_has_media, node_to_input
 
 __all__ = ["Qwen3VLEmbedding"]
 
@@ -28,6 +29,10 @@ class Qwen3VLEmbedding(MultiModalEmbedding):
     :meth:`get_video_embedding`. Text and image batches are embedded in one core call each (the
     core batches by token budget); ``embed_batch_size`` is how many items LlamaIndex hands over
     per call.
+
+    As a transformation (``IngestionPipeline(transformations=[..., embed_model])``) it embeds each
+    node with its media: an ``ImageNode``, or a generic node with ``image_resource`` /
+    ``video_resource``, as its image (video) and caption; other nodes as their text.
 
     Queries (``get_query_embedding``) carry a task instruction (``query_instruction``, else the
     embedder's); texts and images are embedded on the document side, the model's convention.
@@ -49,16 +54,25 @@ class Qwen3VLEmbedding(MultiModalEmbedding):
     _embedder: Qwen3VLEmbedder = PrivateAttr()
 
     def __init__(self, model_name: str | None = None, *, embedder: Qwen3VLEmbedder | None = None, **kwargs: Any):
-        if model_name is None and embedder is None:
+        if embedder is not None:
+            if kwargs.get("model_kwargs"):
+                raise ValueError("model_kwargs only apply when loading from model_name=, not with embedder=")
+            super().__init__(model_name=model_name or embedder.model_id, **kwargs)
+            self._embedder = embedder
+        elif model_name is None:
             raise ValueError("pass model_name= (a hub id or local path) or embedder= (a loaded Qwen3VLEmbedder)")
-        if embedder is not None and kwargs.get("model_kwargs"):
-            raise ValueError("model_kwargs only apply when loading from model_name=, not with embedder=")
-        super().__init__(model_name=model_name or embedder.model_id, **kwargs)
-        self._embedder = embedder or Qwen3VLEmbedder.from_pretrained(model_name, **self.model_kwargs)
+        else:
+            super().__init__(model_name=model_name, **kwargs)
+            self._embedder = Qwen3VLEmbedder.from_pretrained(model_name, **self.model_kwargs)
 
     @classmethod
     def class_name(cls) -> str:
         return "Qwen3VLEmbedding"
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # pydantic's own: LlamaIndex's re-runs __init__, which would load the model again instead of
+        # keeping the unpickled (shared) one
+        BaseModel.__setstate__(self, state)
 
     @property
     def embedder(self) -> Qwen3VLEmbedder:
@@ -108,6 +122,20 @@ class Qwen3VLEmbedding(MultiModalEmbedding):
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
         return await asyncio.to_thread(self._get_image_embeddings, img_file_paths)
+
+    # -- nodes as a transformation: media nodes with their media -----------------------------------
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        if not any(node_has_media(node) for node in nodes):
+            return super().__call__(nodes, **kwargs)
+        items = [node_to_input(node, MetadataMode.EMBED, label=f"nodes[{i}]") for i, node in enumerate(nodes)]
+        for node, vector in zip(nodes, self._embed(items, is_query=False)):
+            node.embedding = vector
+        return nodes
+
+    async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        if not any(node_has_media(node) for node in nodes):
+            return await super().acall(nodes, **kwargs)
+        return await asyncio.to_thread(self.__call__, nodes, **kwargs)
 
     # -- video and mixed items -------------------------------------------------------------------
     def get_video_embedding(self, video: Any) -> Embedding:

@@ -2,65 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from .. import Qwen3VLReranker
+from ..core.documents import document_label, rerank_documents
+from ..errors import ItemError
+from .nodes import DEFAULT_VIDEO_KEYS, node_to_input, query_to_input
 
 __all__ = ["Qwen3VLRerank", "node_to_input", "query_to_input"]
 
 dispatcher = get_dispatcher(__name__)
 
-
-def _first_value(metadata: dict, keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        value = metadata.get(key)
-        if value is not None and value != "":
-            return value
-    return None
-
-
-def node_to_input(node: BaseNode, metadata_mode: MetadataMode = MetadataMode.EMBED,
-                  video_keys: tuple[str, ...] = ("video", "video_path")) -> dict:
-    """The core input of a node.
-
-    ``ImageNode``: its image (base64 ``image``, else ``image_path``, ``image_url``, else the
-    ``file_path`` metadata that ``SimpleDirectoryReader`` sets) plus its own text, if any. Other
-    nodes: their content under ``metadata_mode``. Any node: a video named in metadata.
-    """
-    metadata = node.metadata or {}
-    item: dict = {}
-    if isinstance(node, ImageNode):
-        image = node.image or node.image_path or node.image_url or metadata.get("file_path")
-        if image:
-            item["image"] = image
-        text = node.text or ""
-    else:
-        text = node.get_content(metadata_mode=metadata_mode)
-    if text.strip():
-        item["text"] = text
-    video = _first_value(metadata, video_keys)
-    if video is not None:
-        item["video"] = video
-    return item
-
-
-def query_to_input(query_bundle: QueryBundle) -> dict:
-    """The core input of a query: its text and, for an image query, ``image_path``."""
-    item: dict = {}
-    if query_bundle.query_str and query_bundle.query_str.strip():
-        item["text"] = query_bundle.query_str
-    if query_bundle.image_path:
-        item["image"] = query_bundle.image_path
-    if not item:
-        raise ValueError("the query has neither text nor image_path")
-    return item
+OnError = Literal["drop", "rank_last", "raise"]
 
 
 class Qwen3VLRerank(BaseNodePostprocessor):
@@ -70,6 +30,9 @@ class Qwen3VLRerank(BaseNodePostprocessor):
     query) and returns the ``top_n`` best as new ``NodeWithScore`` objects, best first; nodes are
     never mutated (with ``keep_retrieval_score`` a node copy carries ``metadata["retrieval_score"]``).
     Emits ``ReRankStartEvent`` / ``ReRankEndEvent`` and a ``RERANKING`` callback event.
+
+    A node that cannot be scored (a moved image file...) is handled by ``on_error``: dropped
+    (default) or ranked last (score ``None``), each with a logged warning naming it, or ``"raise"``.
 
     Build it from a model id or path (``model=...``) or from a loaded reranker (``reranker=...``).
     """
@@ -81,23 +44,34 @@ class Qwen3VLRerank(BaseNodePostprocessor):
     keep_retrieval_score: bool = Field(default=False, description="Keep the retrieval score in metadata.")
     instruction: str | None = Field(default=None, description="Reranker instruction (None: the model default).")
     metadata_mode: MetadataMode = Field(default=MetadataMode.EMBED, description="How a text node's content is read.")
-    video_metadata_keys: tuple[str, ...] = ("video", "video_path")
+    video_metadata_keys: tuple[str, ...] = DEFAULT_VIDEO_KEYS
+    image_metadata_keys: tuple[str, ...] = ()
+    on_error: OnError = Field(default="drop", description="What to do with a node that cannot be scored.")
     model_kwargs: dict[str, Any] = Field(default_factory=dict,
                                          description="Keyword arguments for Qwen3VLReranker.from_pretrained.")
 
     _reranker: Qwen3VLReranker = PrivateAttr()
 
     def __init__(self, model: str | None = None, *, reranker: Qwen3VLReranker | None = None, **kwargs: Any):
-        if model is None and reranker is None:
+        if reranker is not None:
+            if kwargs.get("model_kwargs"):
+                raise ValueError("model_kwargs only apply when loading from model=, not with reranker=")
+            super().__init__(**{"model": model or reranker.model_id, **kwargs})
+            self._reranker = reranker
+        elif model is None:
             raise ValueError("pass model= (a hub id or local path) or reranker= (a loaded Qwen3VLReranker)")
-        if reranker is not None and kwargs.get("model_kwargs"):
-            raise ValueError("model_kwargs only apply when loading from model=, not with reranker=")
-        super().__init__(model=model or reranker.model_id, **kwargs)
-        self._reranker = reranker or Qwen3VLReranker.from_pretrained(model, **self.model_kwargs)
+        else:
+            super().__init__(**{"model": model, **kwargs})
+            self._reranker = Qwen3VLReranker.from_pretrained(model, **self.model_kwargs)
 
     @classmethod
     def class_name(cls) -> str:
         return "Qwen3VLRerank"
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # pydantic's own: LlamaIndex's re-runs __init__, which would load the model again instead of
+        # keeping the unpickled (shared) one
+        BaseModel.__setstate__(self, state)
 
     @property
     def reranker(self) -> Qwen3VLReranker:
@@ -113,13 +87,16 @@ class Qwen3VLRerank(BaseNodePostprocessor):
         if not nodes:
             dispatcher.event(ReRankEndEvent(nodes=[]))
             return []
-        items = [node_to_input(n.node, self.metadata_mode, self.video_metadata_keys) for n in nodes]
-        payload = {EventPayload.NODES: nodes, EventPayload.MODEL_NAME: self.model,
+        items = [node_to_input(n.node, self.metadata_mode, self.video_metadata_keys, self.image_metadata_keys,
+                               label=document_label(i, {}, n.node.node_id)) for i, n in enumerate(nodes)]
+        labels = [document_label(i, item, n.node.node_id) for i, (item, n) in enumerate(zip(items, nodes))]
+        payload: dict[str, Any] = {EventPayload.NODES: nodes, EventPayload.MODEL_NAME: self.model,
                    EventPayload.QUERY_STR: query_bundle.query_str, EventPayload.TOP_K: self.top_n}
         with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
-            results = self._reranker.rerank(query_to_input(query_bundle), items, top_k=self.top_n,
-                                            instruction=self.instruction)
-            reranked = [NodeWithScore(node=self._output_node(nodes[r.index]), score=r.score) for r in results]
+            ranked = rerank_documents(self._reranker, query_to_input(query_bundle), items, top_k=self.top_n,
+                                      instruction=self.instruction, on_error=self.on_error, labels=labels)
+            reranked = [NodeWithScore(node=self._output_node(nodes[r.index]),
+                                      score=None if isinstance(r, ItemError) else r.score) for r in ranked]
             event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked

@@ -26,7 +26,7 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import (
@@ -38,17 +38,15 @@ from ..errors import (
     UnsupportedInputError,
 )
 from .policy import MediaPolicy
+from .sniff import BASE64_RE, is_image_bytes, is_video_bytes, source_scheme
 
-__all__ = ["OpenedMedia", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
+__all__ = ["OpenedMedia", "MediaBytes", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
 
 logger = logging.getLogger(__name__)
 
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-_B64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _WS_RE = re.compile(r"[ \t\r\n]+")
 _OUTSIDE_ROOTS = "local path is not allowed by the media policy (outside the allowed roots)"
 _PATH_MAX = 4096
-_MEDIA_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*", b"\x1aE\xdf\xa3", b"qoif", b"\x00\x00\x01\x00")
 _SPOOL_BYTES = 32 * 1024 * 1024
 
 
@@ -56,7 +54,7 @@ _SPOOL_BYTES = 32 * 1024 * 1024
 class OpenedMedia:
     """A readable, seekable binary stream positioned at 0, plus what is known about it."""
 
-    stream: BinaryIO
+    stream: IO[bytes]
     size: int
     content_type: str | None
     label: str  # safe for error messages: never a resolved path
@@ -71,19 +69,17 @@ class OpenedMedia:
         self.close()
 
 
+@dataclass(frozen=True)
+class MediaBytes:
+    """The bytes :func:`read_media_bytes` read from a source, with the source's label; the image
+    loader decodes them without reading again (e.g. after they were hashed)."""
+
+    data: bytes
+    label: str
+
+
 def _cap(policy: MediaPolicy, kind: str) -> int:
     return policy.max_video_bytes if kind == "video" else policy.max_image_bytes
-
-
-def source_scheme(text: str) -> str | None:
-    """The lower-cased URI scheme of ``text`` (``None`` for a plain path or base64)."""
-    match = _SCHEME_RE.match(text)
-    if not match:
-        return None
-    scheme = match.group(1).lower()
-    if os.name == "nt" and len(scheme) == 1:  # C:\ drive letter
-        return None
-    return scheme
 
 
 def open_media(source, policy: MediaPolicy, *, kind: str) -> OpenedMedia:
@@ -146,7 +142,7 @@ def _open_string(source: str, policy: MediaPolicy, kind: str) -> OpenedMedia:
 def _open_url(url: str, policy: MediaPolicy, kind: str) -> OpenedMedia:
     from .http import fetch_url
 
-    sink: BinaryIO = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) if kind == "video" else io.BytesIO()
+    sink: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) if kind == "video" else io.BytesIO()
     try:
         content_type, size = fetch_url(url, policy, sink=sink, max_bytes=_cap(policy, kind), kind=kind)
         _check_size(size, _cap(policy, kind), kind)
@@ -158,7 +154,7 @@ def _open_url(url: str, policy: MediaPolicy, kind: str) -> OpenedMedia:
 
 
 def _copy_file_like(reader, cap: int, kind: str) -> OpenedMedia:
-    sink = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) if kind == "video" else io.BytesIO()
+    sink: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) if kind == "video" else io.BytesIO()
     total = 0
     try:
         while True:
@@ -306,7 +302,7 @@ def _maybe_base64(text: str, policy: MediaPolicy, kind: str) -> bytes | None:
     compact = _WS_RE.sub("", text)
     too_long_for_path = len(text) > _PATH_MAX
     if not too_long_for_path:
-        if len(compact) < 16 or len(compact) % 4 or not _B64_RE.match(compact):
+        if len(compact) < 16 or len(compact) % 4 or not BASE64_RE.match(compact):
             return None
     if not policy.allow_base64:
         if too_long_for_path:
@@ -316,9 +312,11 @@ def _maybe_base64(text: str, policy: MediaPolicy, kind: str) -> bytes | None:
         return strict_b64decode(compact, _cap(policy, kind), what=f"{kind} base64")
     data = strict_b64decode(compact, _cap(policy, kind), what=f"{kind} base64")
     if "/" in compact and not _looks_like_media(data):
+        logger.debug("%s source is valid base64 but holds no known media signature: read as a path", kind)
         return None
     return data
 
 
 def _looks_like_media(data: bytes) -> bool:
-    return data.startswith(_MEDIA_MAGIC) or data[4:8] == b"ftyp"
+    head = data[:256]
+    return is_image_bytes(head) or is_video_bytes(head)

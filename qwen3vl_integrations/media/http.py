@@ -2,14 +2,12 @@
 
 Every hop (the URL and each redirect target) is checked against the MediaPolicy *before* any
 connection: scheme, no credentials in the URL, host allow-list, port allow-list, and the
-address. Host names are resolved once; every address in the answer must be public (unless
-``allow_private_networks``) and the connection is made to that validated address, sending the
-original ``Host`` header and using the host name for TLS SNI and certificate checks, so a second
-DNS answer (DNS rebinding) is never used. Numeric host spellings (``0x7f000001``,
-``2130706433``, ``127.1``, ``0177.0.0.1``) are normalised like the C library would before the
-check. Cloud metadata addresses are always refused.
+address. Host names are resolved once (``addresses``: numeric spellings normalised, every address
+in the answer checked, cloud metadata addresses always refused) and the connection is made to that
+validated address, sending the original ``Host`` header and using the host name for TLS SNI and
+certificate checks, so a second DNS answer (DNS rebinding) is never used.
 
-Bounded: DNS resolution (``connect_timeout``), each connect (``connect_timeout``), each socket
+Bounded: DNS resolution (``connect_timeout``, in at most ``DNS_LOOKUP_THREADS`` threads), each connect (``connect_timeout``), each socket
 read (``read_timeout``), and the whole download including redirects (``fetch_timeout``: a
 watchdog shuts the socket down when it expires, so a 1-byte-per-second server cannot stretch
 it). The byte cap is enforced while streaming, whatever ``Content-Length`` says. Environment
@@ -23,9 +21,7 @@ Errors: ``MediaPolicyError`` (refused URL/address/redirect), ``MediaTimeoutError
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import logging
-import re
 import socket
 import ssl
 import threading
@@ -33,17 +29,15 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from ..errors import MediaDecodeError, MediaFetchError, MediaPolicyError, MediaTimeoutError, MediaTooLargeError
-from .policy import METADATA_ADDRESSES, MediaPolicy
+from ..errors import MediaDecodeError, MediaError, MediaFetchError, MediaPolicyError, MediaTimeoutError, MediaTooLargeError
+from .addresses import DNS_LOOKUP_THREADS, ResolverPool, check_address, parse_numeric_host, resolve_checked
+from .policy import MediaPolicy
 
-__all__ = ["fetch_url", "check_url", "check_address", "parse_numeric_host"]
+__all__ = ["fetch_url", "check_url", "check_address", "parse_numeric_host", "redact_url", "ResolverPool", "DNS_LOOKUP_THREADS"]
 
 logger = logging.getLogger(__name__)
 
 _REDIRECTS = (301, 302, 303, 307, 308)
-_NUMERIC_PART = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_METADATA = frozenset(ipaddress.ip_address(a) for a in METADATA_ADDRESSES)
 _BAD_SUBTYPES = ("html", "xml", "json", "javascript", "mpegurl", "dash", "pdf")
 _BAD_MAIN_TYPES = ("text", "multipart", "message", "font", "model", "audio")
 _CHUNK = 64 * 1024
@@ -62,22 +56,48 @@ class Target:
 
 
 def fetch_url(url: str, policy: MediaPolicy, *, sink, max_bytes: int, kind: str = "image") -> tuple[str | None, int]:
-    """Download ``url`` into the writable binary ``sink``; returns ``(content_type, size)``."""
+    """Download ``url`` into the writable binary ``sink``; returns ``(content_type, size)``.
+
+    Logs each hop, redirect and refusal at DEBUG, naming URLs by :func:`redact_url` only."""
     if not policy.allow_remote:
         raise MediaPolicyError("remote URLs are not allowed by the media policy")
-    deadline = time.monotonic() + policy.fetch_timeout
+    start = time.monotonic()
+    deadline = start + policy.fetch_timeout
     current = url
     for hop in range(policy.max_redirects + 1):
         where = f"{kind} URL" if hop == 0 else f"{kind} URL (redirect {hop})"
-        target = check_url(current, policy, deadline=deadline, where=where)
-        redirected, value = _fetch_once(target, policy, sink, max_bytes, deadline, kind, where)
+        try:
+            target = check_url(current, policy, deadline=deadline, where=where)
+            redirected, value = _fetch_once(target, policy, sink, max_bytes, deadline, kind, where)
+        except MediaError as exc:
+            logger.debug("fetch of %s refused or failed (%s): %s", redact_url(current), exc.code, exc)
+            raise
         if not redirected:
+            logger.debug("fetched %s: %d bytes in %.2fs after %d redirect(s)", redact_url(current), sink.tell(),
+                         time.monotonic() - start, hop)
             return value, sink.tell()
         next_url = urljoin(current, value)
+        logger.debug("%s redirects to %s", redact_url(current), redact_url(next_url))
         if target.scheme == "https" and urlsplit(next_url).scheme.lower() == "http":
+            logger.debug("redirect from https to http refused")
             raise MediaPolicyError(f"{where}: redirect from https to http is not allowed")
         current = next_url
+    logger.debug("fetch of %s refused: more than %d redirects", redact_url(url), policy.max_redirects)
     raise MediaPolicyError(f"{kind} URL: more than {policy.max_redirects} redirects")
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, for logs: no credentials, path, query or fragment
+    (any of which may carry a token); ``"<malformed URL>"`` when it cannot be parsed."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "<malformed URL>"
+    if not parts.scheme or not host:
+        return "<malformed URL>"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{host}{f':{port}' if port else ''}"
 
 
 def check_url(url: str, policy: MediaPolicy, *, deadline: float | None = None, where: str = "URL") -> Target:
@@ -100,7 +120,7 @@ def check_url(url: str, policy: MediaPolicy, *, deadline: float | None = None, w
         raise MediaPolicyError(f"{where}: port {port} is not allowed")
     if policy.allowed_hosts and not _host_listed(host, policy.allowed_hosts):
         raise MediaPolicyError(f"{where}: host '{host}' is not in the allowed hosts")
-    ip = _resolve_checked(host, port, policy, deadline, where)
+    ip = resolve_checked(host, port, policy, deadline, where)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(url=url, scheme=scheme, host=host, port=port, ip=ip, path=path)
 
@@ -121,111 +141,6 @@ def _host_listed(host: str, allowed: tuple) -> bool:
     return any(host == a or (a.startswith(".") and (host.endswith(a) or host == a[1:])) for a in allowed)
 
 
-def parse_numeric_host(host: str):
-    """The IP address a numeric host spelling denotes (``127.1``, ``0x7f000001`` ...), else None.
-
-    Raises MediaPolicyError for numeric-looking hosts that are not valid addresses.
-    """
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        pass
-    parts = host.split(".")
-    if not all(_NUMERIC_PART.match(p) for p in parts) or len(parts) > 4:
-        return None
-    try:
-        packed = socket.inet_aton(host)  # accepts the legacy forms exactly as the C library does
-    except OSError:
-        raise MediaPolicyError(f"numeric host '{host[:64]}' is not a valid address") from None
-    return ipaddress.IPv4Address(packed)
-
-
-def check_address(ip, policy: MediaPolicy, where: str = "URL") -> None:
-    """Refuse metadata addresses always, and non-public addresses unless the policy allows them."""
-    embedded = _embedded_ipv4(ip)
-    if embedded is None:
-        candidates = (ip,)
-    elif ip.ipv4_mapped is not None or ip in _NAT64:
-        candidates = (embedded,)  # only a carrier for the IPv4 address
-    else:
-        candidates = (ip, embedded)  # 6to4 / Teredo: both must pass
-    for candidate in candidates:
-        if candidate in _METADATA:
-            raise MediaPolicyError(f"{where}: host resolves to a cloud metadata address")
-        if policy.allow_private_networks:
-            continue
-        category = _non_public_category(candidate)
-        if category:
-            raise MediaPolicyError(f"{where}: host resolves to a {category} address, which the media policy refuses")
-
-
-def _embedded_ipv4(ip):
-    if ip.version != 6:
-        return None
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    return None
-
-
-def _non_public_category(ip) -> str | None:
-    checks = (
-        ("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified), ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast), ("reserved", ip.is_reserved), ("private", ip.is_private),
-        ("site-local", getattr(ip, "is_site_local", False)),
-    )
-    for name, hit in checks:
-        if hit:
-            return name
-    return None if ip.is_global else "non-public"
-
-
-def _resolve_checked(host: str, port: int, policy: MediaPolicy, deadline: float | None, where: str) -> str:
-    literal = parse_numeric_host(host)
-    if literal is not None:
-        check_address(literal, policy, where)
-        return str(literal)
-    timeout = policy.connect_timeout if deadline is None else max(0.05, min(policy.connect_timeout, deadline - time.monotonic()))
-    infos = _getaddrinfo(host, port, timeout, where)
-    addresses = []
-    for info in infos:
-        try:
-            addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        except ValueError:
-            continue
-        if addr not in addresses:
-            addresses.append(addr)
-    if not addresses:
-        raise MediaFetchError(f"{where}: host '{host}' did not resolve")
-    for addr in addresses:  # every answer must pass: no mixing a public and a private address
-        check_address(addr, policy, where)
-    return str(addresses[0])
-
-
-def _getaddrinfo(host: str, port: int, timeout: float, where: str) -> list:
-    result: dict = {}
-
-    def work() -> None:
-        try:
-            result["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=work, name="qwen3vl-dns", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise MediaTimeoutError(f"{where}: resolving '{host}' timed out")
-    if "error" in result:
-        raise MediaFetchError(f"{where}: host '{host}' did not resolve")
-    return result.get("infos", [])
-
-
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """HTTP connection to a pre-validated IP; ``host`` is only used for the Host header."""
 
@@ -244,14 +159,14 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def __init__(self, target: Target, connect_timeout: float, read_timeout: float, context: ssl.SSLContext) -> None:
         super().__init__(target.host, target.port, timeout=read_timeout, context=context)
-        self._ip, self._connect_timeout = target.ip, connect_timeout
+        self._ip, self._connect_timeout, self._tls = target.ip, connect_timeout, context
 
     def connect(self) -> None:
         sock = socket.create_connection((self._ip, self.port), timeout=self._connect_timeout)
         sock.settimeout(self.timeout)
         self.raw_sock = sock  # reachable by the watchdog during the TLS handshake
         try:
-            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+            self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
             raise

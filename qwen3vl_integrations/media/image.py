@@ -1,7 +1,7 @@
 """Image loading under a MediaPolicy: header checks before pixels, forced decoding, EXIF, colour modes.
 
 ``load_image`` returns a fully decoded RGB ``PIL.Image``; ``read_video`` returns a ``VideoClip``
-of the frames the model contract samples. Where the bytes come from (paths, URLs, data URIs ...)
+of the frames the model contract samples (docs/model-contract.md, section 6). Where the bytes come from (paths, URLs, data URIs ...)
 is ``fetch`` / ``http``; video decoding is ``video``. This module holds the image rules:
 
 - The pixel ceiling (``policy.max_image_pixels``) is checked from the header, before any pixel is
@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import threading
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import MediaDecodeError, MediaTooLargeError, UnsupportedMediaError
-from .fetch import read_media_bytes, source_scheme
-from .formats import VIDEO_EXTENSIONS
+from ..errors import MediaDecodeError, MediaError, MediaTooLargeError, UnsupportedMediaError
+from .fetch import MediaBytes, read_media_bytes
 from .policy import DEFAULT_POLICY, MediaPolicy
-from .video import is_video_bytes
+from .sniff import is_video_source
 
 __all__ = ["MAX_ASPECT_RATIO", "load_image", "decode_image_bytes", "to_rgb", "is_video_source"]
 
@@ -51,16 +49,25 @@ def load_image(source, policy: MediaPolicy = DEFAULT_POLICY) -> Image.Image:
     ``source`` may be a path (``str`` or ``pathlib.Path``), ``file://`` URI, ``http(s)://`` URL,
     ``data:image/...;base64,...`` URI, bare base64 string, bytes-like, binary file object,
     ``PIL.Image.Image`` (never modified) or numpy array (HxW, HxWx1, HxWx3, HxWx4 of uint8,
-    uint16, bool, or float in [0, 1]).
+    uint16, bool, or float in [0, 1]), or :class:`MediaBytes` already read from one of these.
+
+    A refusal is logged at DEBUG with its code and message (which never hold a path, URL
+    credentials or query string) before it is raised.
     """
-    if isinstance(source, Image.Image):
-        image = _check_pil_image(source, policy)
-    elif isinstance(source, np.ndarray):
-        image = _image_from_array(source, policy)
-    else:
-        data, _content_type, label = read_media_bytes(source, policy, kind="image")
-        image = decode_image_bytes(data, policy, label=label)
-    return _finish(image)
+    try:
+        if isinstance(source, MediaBytes):
+            image = decode_image_bytes(source.data, policy, label=source.label)
+        elif isinstance(source, Image.Image):
+            image = _check_pil_image(source, policy)
+        elif isinstance(source, np.ndarray):
+            image = _image_from_array(source, policy)
+        else:
+            data, _content_type, label = read_media_bytes(source, policy, kind="image")
+            image = decode_image_bytes(data, policy, label=label)
+        return _finish(image)
+    except MediaError as exc:
+        logger.debug("image refused (%s): %s", exc.code, exc)
+        raise
 
 
 def decode_image_bytes(data: bytes, policy: MediaPolicy = DEFAULT_POLICY, *, label: str = "image") -> Image.Image:
@@ -224,22 +231,3 @@ def _scale_to_uint8(image: Image.Image) -> np.ndarray:
     else:
         scaled = (values - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def is_video_source(source) -> bool:
-    """True when ``source`` names a video file by extension (``str`` / ``Path``; URL query and
-    fragment ignored), is a ``data:video/...`` URI, or is bytes that start like a video container."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return is_video_bytes(bytes(source[:64]))
-    if isinstance(source, os.PathLike):
-        source = os.fsdecode(os.fspath(source))
-    if not isinstance(source, str):
-        return False
-    text = source.strip()
-    scheme = source_scheme(text)
-    if scheme == "data":
-        return text[5:].split(",", 1)[0].split(";", 1)[0].strip().lower().startswith("video/")
-    if scheme is not None:
-        text = text.split("#", 1)[0].split("?", 1)[0]
-    _root, ext = os.path.splitext(text.rstrip("/"))
-    return ext.lower() in VIDEO_EXTENSIONS

@@ -1,9 +1,14 @@
 """MediaPolicy: what media the library may read, from where, and how much of it.
 
-One frozen object is shared by the embedder, the reranker, the adapters and the HTTP server.
-Every limit is checked *before* the expensive step it protects (bytes before decoding, the image
-header before pixel allocation, the video header before demuxing, the frame budget before
-decoding frames).
+One frozen object per engine (``Qwen3VLEmbedder.from_pretrained(..., policy=...)``; the adapters
+reuse their engine's) governs every image and video it loads. Every limit is checked *before* the
+expensive step it protects (bytes before decoding, the image header before pixel allocation, the
+video header before demuxing, the frame budgets before decoding frames).
+
+``DEFAULT_POLICY`` is a library default for trusted callers: it reads **any local path** the
+process can read and fetches public http(s) URLs. Whoever passes inputs from untrusted parties
+chooses a stricter policy: :meth:`MediaPolicy.for_server` (no local paths), or ``local_roots`` /
+``allowed_hosts``.
 """
 
 from __future__ import annotations
@@ -35,8 +40,15 @@ _FETCH_SCHEMES = ("http", "https")
 class MediaPolicy:
     """Limits and permissions for loading images and videos.
 
+    Choose one where you build an engine (``Qwen3VLEmbedder.from_pretrained(..., policy=...)``,
+    likewise the reranker); adapters built from that engine use it. The defaults
+    (``DEFAULT_POLICY``) allow **any local path** the process can read: right for a trusted
+    caller's own files, wrong for inputs from untrusted parties, which need
+    :meth:`for_server` (or ``local_roots``).
+
     Sources and permissions
-        allow_local_paths: read local files (plain paths, ``pathlib.Path`` and ``file://`` URIs).
+        allow_local_paths: read local files (plain paths, ``pathlib.Path`` and ``file://`` URIs); on
+            by default, anywhere the process may read unless ``local_roots`` narrows it.
         local_roots: when non-empty, only files whose *resolved* path (symlinks followed) lies under
             one of these directories may be read. Relative paths are resolved against the current
             working directory; ``~`` is never expanded.
@@ -58,9 +70,17 @@ class MediaPolicy:
         max_video_duration: seconds; max_video_total_frames: frames in the source.
         max_video_frames / max_sample_fps: ceilings on the caller's ``max_frames`` / ``fps``
             (larger requests are clamped and the effective values are reported on the clip).
-        max_video_output_bytes: ceiling on the sampled frames' memory (T x 3 x H x W bytes); the
-            effective ``max_frames`` is lowered to fit it. The default (384 MiB) holds the
+        max_video_output_bytes: ceiling on the sampled source frames' memory (T x 3 x H x W bytes);
+            the effective ``max_frames`` is lowered to fit it. The default (384 MiB) holds the
             contract's 64 frames at 1920x1080; 4K sources get at most 16 frames.
+        max_video_pixels: ceiling on what the model computes for one video: sampled frames x the
+            pixels of each frame *after* resizing (frames of every size are resized to at least
+            131,072 pixels, so small frames are upscaled). The core lowers the effective
+            ``max_frames`` to fit it before any frame is decoded, and refuses
+            (``MediaTooLargeError``) when two frames do not fit. The default, 16,777,216, is 8,192
+            video tokens (the embedder's ``max_length``) and holds the contract's default request
+            (64 frames of at most 245,760 pixels); beyond that, 110 to 140 frames fit
+            (frames resized to the 131,072-pixel floor).
         max_decoded_frames: frames the decoder may produce in one call (work bound, seeks included).
 
     Time
@@ -96,6 +116,7 @@ class MediaPolicy:
     max_video_frames: int = 768
     max_sample_fps: float = 30.0
     max_video_output_bytes: int = 384 * MiB
+    max_video_pixels: int = 16 * 1024 * 1024
     max_decoded_frames: int = 250_000
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
@@ -143,8 +164,12 @@ class MediaPolicy:
 
     @classmethod
     def for_server(cls, **changes) -> MediaPolicy:
-        """The locked-down policy of a network-facing deployment: no local files, public URLs only."""
+        """The policy for inputs from untrusted callers (a network-facing deployment): no local
+        files, public URLs only; ``changes`` override fields (e.g. ``local_roots`` together with
+        ``allow_local_paths=True`` to serve files from one directory)."""
         return cls(**{"allow_local_paths": False, **changes})
 
 
+#: the library default: any local path the process can read, public http(s) URLs, data URIs and
+#: base64; for untrusted inputs use ``MediaPolicy.for_server()`` instead
 DEFAULT_POLICY = MediaPolicy()

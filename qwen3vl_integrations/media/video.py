@@ -11,8 +11,8 @@ memory, in a tensor allocated once (``max_video_output_bytes`` bounds it).
 
 Bounded: opening (PyAV ``timeout``), demuxing and decoding (a deadline checked between packets
 and frames, ``video_decode_timeout``), decoder work (``max_decoded_frames``). Not bounded here:
-a single packet on which FFmpeg itself loops forever; the server runs decoding in a subprocess
-it can kill for that (reliability case 15).
+a single packet on which FFmpeg itself loops forever (bounding that needs decoding in a subprocess
+that is killed at the deadline; see docs/robustness.md, case 15).
 """
 
 from __future__ import annotations
@@ -22,20 +22,25 @@ import math
 import numbers
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import InputError, MediaDecodeError, MediaTimeoutError, MediaTooLargeError
+from ..errors import InputError, MediaDecodeError, MediaError, MediaTimeoutError, MediaTooLargeError
 from .fetch import OpenedMedia, open_media
 from .policy import DEFAULT_POLICY, MediaPolicy
+from .sniff import is_video_bytes
 from .video_decode import Budget, check_deadline, sample_frames
 
 if TYPE_CHECKING:  # torch is imported lazily: image-only callers never pay for it
     import torch
 
-__all__ = ["VideoClip", "read_video", "is_video_bytes"]
+__all__ = ["VideoClip", "read_video", "is_video_bytes", "FrameLimit"]
 
 logger = logging.getLogger(__name__)
+
+#: ``frame_limit(width, height)``: the most frames a caller can afford for source frames of that size
+FrameLimit = Callable[[int, int], int]
 
 _NO_PROTOCOLS = "qwen3vl-no-nested-io"  # matches no protocol: demuxers cannot open other URLs/files
 _CHECK_EVERY = 64
@@ -57,29 +62,33 @@ class VideoClip:
     metadata: dict = field(default_factory=dict)  # format, strategy ("seek"/"sequential"), decoded_frames
 
 
-def is_video_bytes(head: bytes) -> bool:
-    """True when ``head`` starts like a video container (ISO-BMFF non-image brand, EBML, AVI,
-    FLV, MPEG-PS/TS, ASF, Ogg)."""
-    if head[4:8] == b"ftyp":
-        return head[8:12] not in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"heif")
-    if head.startswith((b"\x1aE\xdf\xa3", b"FLV", b"\x00\x00\x01\xba", b"\x30\x26\xb2\x75", b"OggS")):
-        return True
-    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-        return True
-    return len(head) > 188 and head[0] == 0x47 and head[188] == 0x47  # MPEG-TS sync bytes
-
-
-def read_video(source, policy: MediaPolicy = DEFAULT_POLICY, *, fps: float, max_frames: int) -> VideoClip:
+def read_video(source, policy: MediaPolicy = DEFAULT_POLICY, *, fps: float, max_frames: int,
+               frame_limit: FrameLimit | None = None) -> VideoClip:
     """Decode the contract's sampled frames of a video file (see the module docstring).
+
+    ``fps`` is clamped to ``policy.max_sample_fps``; ``max_frames`` to ``policy.max_video_frames``,
+    to what ``policy.max_video_output_bytes`` holds at the source frame size, and to
+    ``frame_limit(width, height)`` when given: the most frames the caller can afford for source
+    frames of that size (the core passes its budget of resized pixels, ``policy.max_video_pixels``).
+    All of this is decided from the header, before any frame is decoded; the clip reports the
+    effective values and ``metadata["clamped_by"]`` names the limits that lowered them.
 
     Raises ``MediaDecodeError`` (empty, too short, corrupt, no video stream, unsupported codec),
     ``MediaTooLargeError`` (bytes, frame size, duration, frame count, decode work),
     ``MediaTimeoutError`` (decode deadline), ``MediaPolicyError`` / ``MediaFetchError`` (source).
+    ``source`` may also be an :class:`OpenedMedia` from ``open_media`` (read from its start, not closed).
     """
     _validate_request(fps, max_frames)
-    with open_media(source, policy, kind="video") as opened:
-        deadline = time.monotonic() + policy.video_decode_timeout
-        return _read_opened(opened, policy, float(fps), int(max_frames), deadline)
+    try:
+        if isinstance(source, OpenedMedia):  # opened by the caller (e.g. to hash its bytes first); the caller closes it
+            deadline = time.monotonic() + policy.video_decode_timeout
+            return _read_opened(source, policy, float(fps), int(max_frames), deadline, frame_limit)
+        with open_media(source, policy, kind="video") as opened:
+            deadline = time.monotonic() + policy.video_decode_timeout
+            return _read_opened(opened, policy, float(fps), int(max_frames), deadline, frame_limit)
+    except MediaError as exc:
+        logger.debug("video refused (%s): %s", exc.code, exc)
+        raise
 
 
 def _validate_request(fps, max_frames) -> None:
@@ -89,7 +98,8 @@ def _validate_request(fps, max_frames) -> None:
         raise InputError(f"max_frames must be an integer >= 2, got {max_frames!r}")
 
 
-def _read_opened(opened: OpenedMedia, policy: MediaPolicy, fps: float, max_frames: int, deadline: float) -> VideoClip:
+def _read_opened(opened: OpenedMedia, policy: MediaPolicy, fps: float, max_frames: int, deadline: float,
+                 frame_limit: FrameLimit | None) -> VideoClip:
     import torch
 
     holder = {"container": _open_container(opened, policy, deadline)}
@@ -105,10 +115,10 @@ def _read_opened(opened: OpenedMedia, policy: MediaPolicy, fps: float, max_frame
         header = _check_header(container, stream, policy, opened.label)
         packet_pts, keyframes = _index_packets(container, stream, policy, deadline, opened.label)
         total = len(packet_pts)
-        eff_fps, eff_max = _effective_request(fps, max_frames, header["width"] * header["height"], policy)
+        eff_fps, eff_max, clamped_by = _effective_request(fps, max_frames, header, policy, frame_limit, opened.label)
         indices = _sample_indices(total, header["fps"], eff_fps, eff_max, opened.label)
         frames = torch.empty((len(indices), 3, header["height"], header["width"]), dtype=torch.uint8)
-        metadata = {"format": container.format.name, "header_frames": int(stream.frames or 0)}
+        metadata = {"format": container.format.name, "header_frames": int(stream.frames or 0), "clamped_by": clamped_by}
         budget = Budget(policy, deadline, opened.label)
         metadata["strategy"] = sample_frames(container, stream, reopen, packet_pts, keyframes, indices, frames, budget)
         metadata["decoded_frames"] = budget.decoded
@@ -206,15 +216,29 @@ def _index_packets(container, stream, policy: MediaPolicy, deadline: float, labe
     return pts_list, keyframes
 
 
-def _effective_request(fps: float, max_frames: int, frame_pixels: int, policy: MediaPolicy) -> tuple[float, int]:
-    eff_fps = min(fps, policy.max_sample_fps)
-    fit = policy.max_video_output_bytes // (3 * frame_pixels)
-    eff_max = min(max_frames, policy.max_video_frames, fit)
+def _effective_request(fps: float, max_frames: int, header: dict, policy: MediaPolicy, frame_limit: FrameLimit | None,
+                       label: str) -> tuple[float, int, list[str]]:
+    """(fps, max_frames, names of the limits that lowered them) for this source's frame size."""
+    width, height = header["width"], header["height"]
+    limits = {"max_sample_fps": None, "max_video_frames": policy.max_video_frames,
+              "max_video_output_bytes": policy.max_video_output_bytes // (3 * width * height)}
+    if frame_limit is not None:
+        limits["frame_limit"] = int(frame_limit(width, height))
+    eff_fps, eff_max, clamped_by = float(min(fps, policy.max_sample_fps)), max_frames, []
+    if eff_fps != fps:
+        clamped_by.append("max_sample_fps")
+    for name, limit in limits.items():
+        if limit is not None and limit < eff_max:
+            eff_max = limit
+            clamped_by.append(name)
     if eff_max < 2:
-        raise MediaTooLargeError(f"two frames of {frame_pixels} pixels exceed the {policy.max_video_output_bytes}-byte frame budget")
-    if eff_fps != fps or eff_max != max_frames:
-        logger.info("video request clamped to the media policy: fps %g -> %g, max_frames %d -> %d", fps, eff_fps, max_frames, eff_max)
-    return eff_fps, eff_max
+        budget = "the caller's frame budget" if clamped_by[-1] == "frame_limit" else \
+            f"the {policy.max_video_output_bytes}-byte frame budget"
+        raise MediaTooLargeError(f"{label}: two frames of {width}x{height} exceed {budget}")
+    if clamped_by:
+        logger.debug("video request clamped (%s): fps %g -> %g, max_frames %d -> %d", ", ".join(clamped_by), fps, eff_fps,
+                    max_frames, eff_max)
+    return eff_fps, eff_max, clamped_by
 
 
 def _sample_indices(total: int, video_fps: float, fps: float, max_frames: int, label: str) -> list:

@@ -1,4 +1,4 @@
-"""MultimodalIndex: index files and folders into a Milvus collection, search it, rerank the hits.
+"""MultimodalIndex: a Milvus collection that mirrors indexed files and folders; search and rerank it.
 
 >>> from qwen3vl_integrations import Qwen3VLEmbedder, Qwen3VLReranker           # doctest: +SKIP
 >>> from qwen3vl_integrations.milvus import MultimodalIndex                       # doctest: +SKIP
@@ -10,40 +10,35 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from .pipeline import IndexReport, ingest
-from .settings import IndexSettings, check_compatible
-from .sources import expand_file, iter_files, render_pdf_page
+from qwen3vl_integrations.core.outputs import check_dim
+from qwen3vl_integrations.ingest import (
+    MAX_SEARCH_LIMIT,
+    IndexReport,
+    IndexSettings,
+    SearchHit,
+    SourceOptions,
+    count_entries,
+    prepare_sink,
+    query_input,
+    remove_paths,
+    rerank_hits,
+    sync,
+)
+
 from .store import MilvusStore, is_lite_uri
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["MultimodalIndex", "SearchHit", "collection_info", "DEFAULT_URI", "DEFAULT_COLLECTION"]
 
 DEFAULT_URI = "./qwen3vl.db"
 DEFAULT_COLLECTION = "qwen3vl"
-
-
-@dataclass
-class SearchHit:
-    """One search result: the stored row, its vector score and (when reranked) its rerank score."""
-
-    rank: int
-    id: str
-    source: str
-    modality: str
-    page: int
-    offset: int
-    snippet: str
-    metadata: dict = field(default_factory=dict)
-    score: float = 0.0  # cosine similarity of the query and item vectors
-    rerank_score: float | None = None  # reranker relevance in [0, 1]; None when not reranked or failed
-    vector_rank: int = 0  # rank before reranking
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+MODALITIES = ("text", "image", "pdf_page", "video")
 
 
 class MultimodalIndex:
@@ -60,13 +55,14 @@ class MultimodalIndex:
                  token: str | None = None, reranker=None, dim: int | None = None, model_name: str | None = None,
                  batch_size: int = 32, chunk_chars: int = 2000, chunk_overlap: int = 200, pdf_dpi: float = 150.0,
                  store: MilvusStore | None = None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.embedder, self.reranker, self.batch_size = embedder, reranker, batch_size
-        self.chunk_chars, self.chunk_overlap, self.pdf_dpi = chunk_chars, chunk_overlap, pdf_dpi
+        self.options = SourceOptions.for_embedder(embedder, chunk_chars=chunk_chars, chunk_overlap=chunk_overlap,
+                                                  pdf_dpi=pdf_dpi)
+        dim = check_dim(dim, embedder.hidden_size) if dim is not None else None
         self.settings = IndexSettings.for_embedder(embedder, model_name=model_name, dim=dim, chunk_chars=chunk_chars,
                                                    chunk_overlap=chunk_overlap, pdf_dpi=pdf_dpi)
-        if not 16 <= chunk_chars <= 4000 or not 0 <= chunk_overlap < chunk_chars // 2:
-            raise ValueError(f"need 16 <= chunk_chars <= 4000 and 0 <= chunk_overlap < chunk_chars/2, "
-                             f"got {chunk_chars}, {chunk_overlap}")
         self.store = store or MilvusStore(uri, collection, token)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -83,92 +79,82 @@ class MultimodalIndex:
     def dim(self) -> int:
         return self.settings.dim
 
+    @property
+    def pdf_dpi(self) -> float:
+        return self.options.pdf_dpi
+
     def check(self, *, for_write: bool = True) -> bool:
-        """Raise when this embedder's vectors do not belong in the collection; False when it does not exist."""
+        """Raise when this embedder's vectors do not belong in the collection (a missing vector
+        index is created); False when the collection does not exist."""
         if not self.store.exists():
             return False
-        stored_dim, recorded = self.store.describe()
-        check_compatible(self.store.collection, stored_dim, recorded, self.settings, check_preprocessing=for_write)
-        self.store.ensure_loaded()
-        return True
+        return prepare_sink(self.store, self.settings, for_write=for_write, max_dim=self.embedder.hidden_size)
 
     # -- ingestion ----------------------------------------------------------------------------
-    def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, show_progress: bool = False,
-            progress=None) -> IndexReport:
-        """Index files and folders (streamed; see ``sources`` for what each file type becomes).
+    def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = True,
+            follow_symlinks: bool = False, show_progress: bool = False, progress=None) -> IndexReport:
+        """Sync the collection with files and folders (see ``qwen3vl_integrations.ingest``): new and
+        changed files are embedded, copies and moved files reuse stored vectors, and (``prune``)
+        the rows of changed or vanished files under ``paths`` are deleted.
 
-        ``show_progress``: a tqdm bar (items/s, ETA). ``progress``: your own tqdm-like object
-        (``update``, ``set_postfix``, ``refresh``, ``total``) to report to instead."""
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        paths = list(paths)
-        if not self.check():
-            self.store.create(self.settings)
+        ``follow_symlinks``: follow file symlinks that point outside the indexed folders.
+        ``show_progress``: a tqdm bar over files. ``progress``: your own tqdm-like object
+        (``update``, ``set_postfix``) to report to instead."""
+        paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         exclude = [self.store.uri] if is_lite_uri(self.store.uri) else []
         own_bar = show_progress and progress is None
         if own_bar:
             from tqdm.auto import tqdm
 
-            total = sum(1 for _ in iter_files(paths, exclude))
-            progress = tqdm(total=total, unit="item", desc="indexing", dynamic_ncols=True)
-        stream = (entry if not isinstance(entry, os.PathLike) else self._expand(entry)
-                  for entry in iter_files(paths, exclude))
+            total = count_entries(paths, exclude=exclude, follow_symlinks=follow_symlinks)
+            progress = tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True)
         try:
-            return ingest(stream, self.store, self.embedder, dim=self.dim, batch_size=self.batch_size,
-                          progress=progress)
+            return sync(paths, self.store, self.embedder, settings=self.settings, options=self.options,
+                        batch_size=self.batch_size, prune=prune, exclude=exclude, follow_symlinks=follow_symlinks,
+                        progress=progress)
         finally:
             if own_bar:
                 progress.close()
 
-    def _expand(self, path):
-        return expand_file(path, self.settings.settings_hash, chunk_chars=self.chunk_chars,
-                           chunk_overlap=self.chunk_overlap, pdf_dpi=self.pdf_dpi,
-                           max_pixels=self.embedder.config.max_pixels)
+    def remove(self, paths: Iterable[str | os.PathLike] | str | os.PathLike) -> int:
+        """Delete the rows of files at or under ``paths`` (they need not exist); returns how many."""
+        paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        if not self.check(for_write=False):
+            return 0
+        return remove_paths(self.store, paths)
 
     # -- search -------------------------------------------------------------------------------
     def search(self, query: str | None = None, *, image: Any = None, video: Any = None, top_k: int = 10,
                filter: str = "", rerank: bool | None = None, candidates: int | None = None,
                instruction: str | None = None) -> list[SearchHit]:
-        """Search by text, image, video or a mix. ``filter``: a Milvus filter expression on the
-        stored fields (``modality == "image"``, ``metadata["pages"] > 2``...). ``rerank`` (default:
-        when a reranker is set) rescores the top ``candidates`` (default ``max(4 * top_k, 20)``)."""
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        query_input = _query_input(query, image, video)
-        if not self.store.exists():
-            return []
-        self.check(for_write=False)
+        """Search by text, image, video or a mix: ``min(top_k, matching rows)`` hits. ``filter``: a
+        Milvus filter expression on the stored fields (``modality == "image"``,
+        ``metadata["pages"] > 2``...). ``rerank`` (default: when a reranker is set) rescores the top
+        ``candidates`` (default ``max(4 * top_k, 20)``, at most ``MAX_SEARCH_LIMIT``)."""
+        if not 1 <= top_k <= MAX_SEARCH_LIMIT:
+            raise ValueError(f"top_k must be between 1 and {MAX_SEARCH_LIMIT}, got {top_k}")
+        query_value = query_input(query, image, video)
         rerank = self.reranker is not None if rerank is None else rerank
         if rerank and self.reranker is None:
             raise ValueError("rerank=True needs a reranker (MultimodalIndex(..., reranker=...))")
-        vector = self.embedder.embed_queries([query_input], instruction=instruction, dim=self.dim)[0]
-        limit = max(candidates or max(4 * top_k, 20), top_k) if rerank else top_k
-        hits = [_hit(raw, rank) for rank, raw in enumerate(self.store.search(vector, limit, filter), 1)]
+        if not self.check(for_write=False):
+            return []
+        vector = self.embedder.embed_queries([query_value], instruction=instruction, dim=self.dim)[0]
+        limit = min(max(candidates or max(4 * top_k, 20), top_k), MAX_SEARCH_LIMIT) if rerank else top_k
+        raw = self.store.search(vector, limit, filter)
+        if len(raw) < limit:
+            matching = self.store.count(filter)
+            if len(raw) < min(limit, matching):
+                logger.warning("Milvus returned %d of the %d rows asked for (%d match); results are incomplete",
+                               len(raw), limit, matching)
+        hits = [_hit(row, rank) for rank, row in enumerate(raw, 1)]
         if rerank and hits:
-            hits = self._rerank(query_input, hits)
+            hits = rerank_hits(self.reranker, query_value, hits, pdf_dpi=self.pdf_dpi,
+                               max_pixels=self.embedder.config.max_pixels, policy=self.embedder.policy)
         hits = hits[:top_k]
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
         return hits
-
-    def _rerank(self, query_input, hits: list[SearchHit]) -> list[SearchHit]:
-        documents = [self._document(hit) for hit in hits]
-        scores = self.reranker.score(query_input, documents, errors="return")
-        for hit, score in zip(hits, scores):
-            hit.rerank_score = score if isinstance(score, float) else None
-        return sorted(hits, key=lambda h: (h.rerank_score is None, -(h.rerank_score or 0.0), h.vector_rank))
-
-    def _document(self, hit: SearchHit):
-        """What the reranker reads for a hit: the chunk text, the page image, the image or video."""
-        if hit.modality == "text":
-            return hit.snippet
-        if hit.modality == "pdf_page":
-            try:
-                image, _ = render_pdf_page(hit.source, hit.page, self.pdf_dpi, self.embedder.config.max_pixels)
-            except Exception:
-                return {"image": hit.source}
-            return {"image": image}
-        return {hit.modality: hit.source}
 
     # -- stats ----------------------------------------------------------------------------------
     def info(self) -> dict:
@@ -178,25 +164,14 @@ class MultimodalIndex:
 
 def collection_info(store: MilvusStore) -> dict:
     """Row counts (total and per modality) and the recorded settings of ``store``'s collection."""
-    out = {"collection": store.collection, "uri": store.uri, "exists": store.exists()}
+    out: dict[str, Any] = {"collection": store.collection, "uri": store.uri, "exists": store.exists()}
     if not out["exists"]:
         return out
     dim, recorded = store.describe()
-    store.ensure_loaded()
+    store.ensure_index()
     out.update(rows=store.count(), dim=dim, recorded=recorded.__dict__ if recorded else None,
-               modalities={m: store.count(f'modality == "{m}"') for m in ("text", "image", "pdf_page", "video")})
+               modalities={m: store.count(f'modality == "{m}"') for m in MODALITIES})
     return out
-
-
-def _query_input(query, image, video):
-    if isinstance(query, str) and not query.strip():
-        query = None
-    if query is None and image is None and video is None:
-        raise ValueError("give a text query, an image or a video to search with")
-    if image is None and video is None:
-        return query
-    item = {"text": query, "image": image, "video": video}
-    return {k: v for k, v in item.items() if v is not None}
 
 
 def _hit(raw: dict, rank: int) -> SearchHit:

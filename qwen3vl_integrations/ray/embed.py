@@ -41,11 +41,9 @@ class EmbedActor:
                  device: str | None = None, dtype: str | None = None, dim: int | None = None,
                  precision: str = "float32", instruction: str | None = None, column: str = DEFAULT_VECTOR_COLUMN):
         from qwen3vl_integrations import Qwen3VLEmbedder
-        from qwen3vl_integrations.testing import resolve_model
 
         started = time.perf_counter()
-        self.embedder = Qwen3VLEmbedder.from_pretrained(resolve_model(model), device=device, dtype=dtype,
-                                                        config=config, policy=policy, dim=dim)
+        self.embedder = Qwen3VLEmbedder.shared(model, device=device, dtype=dtype, config=config, policy=policy, dim=dim)
         self.precision, self.instruction, self.column = precision, instruction, column
         empty = self.embedder.embed([], precision=precision)  # (0, width) in the precision's dtype
         self.width, self.dtype = int(empty.shape[1]), empty.dtype

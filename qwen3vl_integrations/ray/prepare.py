@@ -1,7 +1,7 @@
 """The CPU stage: read and decode each row's media on Ray tasks, before the model actors see it.
 
 Fetching, image decoding and resizing, video demuxing, frame sampling and resizing (the core's
-:class:`~qwen3vl_integrations.MediaDecoder`) run here, in stateless Ray tasks that need no model,
+:class:`~qwen3vl_integrations.core.decoding.MediaDecoder`) run here, in stateless Ray tasks that need no model,
 no tokenizer and no GPU. The actors then only run the HF processor calls, tokenisation and the
 forward pass. A row that cannot be read or decoded gets its error fields here and goes on to the
 actors with nothing to embed, so it is reported, not dropped.
@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qwen3vl_integrations import DEFAULT_POLICY, EngineConfig, MediaDecoder, MediaPolicy, optional_import
+from qwen3vl_integrations import DEFAULT_POLICY, EngineConfig, MediaPolicy, optional_import
+from qwen3vl_integrations.core.decoding import MediaDecoder
 from qwen3vl_integrations.errors import Qwen3VLError
 
 from .rows import ERROR_CODE, ERROR_MESSAGE, PREPARED, error_detail, row_input

@@ -31,38 +31,19 @@ def _cli(*args, **env) -> subprocess.CompletedProcess:
                           env=_env(**env), cwd=str(ROOT), timeout=300)
 
 
-@pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    """No QWEN3VL_* settings leak in; the tiny-random cache is a link to the test checkpoint."""
-    for key in [k for k in os.environ if k.startswith("QWEN3VL_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path
-
-
-@pytest.fixture
-def tiny_cache(clean_env, tiny_checkpoint, monkeypatch):
-    cache = clean_env / "cache"
-    cache.mkdir()
-    (cache / "tiny-random").symlink_to(tiny_checkpoint, target_is_directory=True)
-    monkeypatch.setenv("QWEN3VL_CACHE_DIR", str(cache))
-    return cache
-
-
 def test_help_lists_the_commands():
     out = _cli("--help")
     assert out.returncode == 0, out.stderr
-    for word in ("index", "search", "info", "QWEN3VL_"):
+    for word in ("index", "search", "remove", "info", "serve", "QWEN3VL_"):
         assert word in out.stdout
-    assert "serve" not in out.stdout
-    for command in ("index", "search", "info"):
+    for command in ("index", "search", "remove", "info", "serve"):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0
 
 
 @pytest.mark.parametrize("argv", [
-    [], ["serve"], ["index"], ["search"], ["search", "x", "--top-k", "0"], ["index", "x", "--batch-size", "-1"],
+    [], ["serve", "--port", "x"], ["index"], ["search"], ["search", "x", "--top-k", "0"], ["index", "x", "--batch-size", "-1"],
     ["index", "x", "--chunk-chars", "100", "--chunk-overlap", "60"], ["search", "x", "--bogus"],
 ])
 def test_bad_arguments_exit_2_with_usage(argv, capsys):
@@ -83,12 +64,13 @@ def test_hub_unreachable_is_one_line_naming_the_options(tmp_path):
     assert not (tmp_path / "x.db" / "collections").exists() or not any((tmp_path / "x.db" / "collections").iterdir())
 
 
+@pytest.mark.slow
 def test_readme_main_job_with_tiny_random(tiny_cache, tmp_path, capsys):
     db = str(tmp_path / "q.db")
     assert main(["index", str(MEDIA), "--db", db, "--model", "tiny-random", "--no-progress"]) == 0
     out, err = capsys.readouterr()
     assert "MEANINGLESS" in err
-    assert out.startswith("indexed 13, unchanged 0, failed 0 (11 files")
+    assert out.startswith("indexed 13, unchanged 0, replaced 0, removed 0, duplicates 0, failed 0, skipped 0 (11 files")
     # search: the model (tiny-random) comes from the collection's record, reranked by tiny-random too
     assert main(["search", "a cat", "--db", db, "--top-k", "4"]) == 0
     out, err = capsys.readouterr()
@@ -100,6 +82,7 @@ def test_readme_main_job_with_tiny_random(tiny_cache, tmp_path, capsys):
     assert info["rows"] == 13 and info["recorded"]["model"] == "tiny-random" and info["dim"] == 64
 
 
+@pytest.mark.slow
 def test_json_outputs_parse(tiny_checkpoint, clean_env, capsys):
     db, model = str(clean_env / "j.db"), str(tiny_checkpoint)
     assert main(["index", str(MEDIA / "cats.md"), str(MEDIA / "field_report.pdf"), "--db", db, "--model", model,
@@ -133,9 +116,10 @@ def test_partial_failure_exit_codes_and_dim_refusal(tiny_checkpoint, clean_env, 
     db, model = str(clean_env / "p.db"), str(tiny_checkpoint)
     assert main(["index", str(folder), "--db", db, "--model", model, "--no-progress"]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("indexed 2, unchanged 0, failed 1") and "bad.png: media_decode:" in out
+    assert out.startswith("indexed 2, unchanged 0, replaced 0, removed 0, duplicates 0, failed 1")
+    assert f"{folder / 'bad.png'}: media_decode:" in out
     assert main(["index", str(folder), "--db", db, "--model", model, "--allow-partial", "--no-progress"]) == 0
-    assert capsys.readouterr().out.startswith("indexed 0, unchanged 2, failed 1")
+    assert capsys.readouterr().out.startswith("indexed 0, unchanged 2, replaced 0, removed 0, duplicates 0, failed 1")
     assert main(["index", str(folder), "--db", db, "--model", model, "--dim", "32", "--no-progress"]) == 4
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "64-d" in err[0] and "32-d" in err[0]

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import importlib
 import inspect
+import json
+import os
+import pickle
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +205,29 @@ def test_missing_extra_names_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "qwen3vl_integrations.langchain")
     with pytest.raises(ImportError, match=r"qwen3vl-integrations\[langchain\]"):
         importlib.import_module("qwen3vl_integrations.langchain")
+
+
+_UNPICKLE_TWICE = """
+import json, pickle, sys
+data = open(sys.argv[1], "rb").read()
+first, second = pickle.loads(data), pickle.loads(data)
+print(json.dumps({"shared": first.embedder is second.embedder, "vector": first.embed_query("a cat")}))
+"""
+
+
+def test_copies_share_the_model_and_pickles_reload_it_once_per_process(tiny_checkpoint, tmp_path):
+    # issue 16 item 6: deepcopy copied the model; a pickle carried the weights (56 MB for a 40 MB checkpoint)
+    embeddings = Qwen3VLEmbeddings(model=str(tiny_checkpoint), model_kwargs={"device": "cpu"}, dim=32)
+    assert copy.deepcopy(embeddings).embedder is embeddings.embedder
+    data = pickle.dumps(embeddings)
+    assert len(data) < 100_000
+    assert pickle.loads(data).embedder is embeddings.embedder  # this process: the loaded model itself
+    (tmp_path / "embeddings.pkl").write_bytes(data)
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", _UNPICKLE_TWICE, str(tmp_path / "embeddings.pkl")],
+                          capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(repo), "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["shared"] is True  # two unpickles, one load
+    np.testing.assert_allclose(result["vector"], embeddings.embed_query("a cat"), atol=1e-6)

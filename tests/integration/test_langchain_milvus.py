@@ -13,6 +13,7 @@ import pytest
 from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_milvus import Milvus
 
+from qwen3vl_integrations import InputError
 from qwen3vl_integrations.langchain import Qwen3VLEmbeddings, Qwen3VLMediaRetriever, Qwen3VLRerank
 from qwen3vl_integrations.langchain.rerank import document_to_input
 from tests.conftest import random_image, run_example
@@ -37,6 +38,16 @@ def register_orm_alias(store: Milvus, uri: str) -> None:
         connections.connect(alias=store.alias, uri=uri)
 
 
+def documented_store(embeddings: Qwen3VLEmbeddings, uri: str, collection: str, **options) -> Milvus:
+    """The store as docs/langchain.md builds it (``enable_dynamic_field=True``)."""
+    options = {"enable_dynamic_field": True, **options}
+    store = Milvus(embedding_function=embeddings, connection_args={"uri": uri}, collection_name=collection,
+                   auto_id=True, index_params={"index_type": "FLAT", "metric_type": "COSINE"}, drop_old=True,
+                   **options)
+    register_orm_alias(store, uri)
+    return store
+
+
 @pytest.fixture(scope="module")
 def lc_embeddings(embedder):
     return Qwen3VLEmbeddings(embedder=embedder)
@@ -53,16 +64,14 @@ def corpus(tmp_path_factory, lc_embeddings):
         random_image(rng, h, w).save(path)
         images.append(str(path))
     uri = str(folder / "lc.db")
-    store = Milvus(embedding_function=lc_embeddings, connection_args={"uri": uri}, collection_name="lc_corpus",
-                   auto_id=True, index_params={"index_type": "FLAT", "metric_type": "COSINE"}, drop_old=True)
-    register_orm_alias(store, uri)
+    store = documented_store(lc_embeddings, uri, "lc_corpus")
     video = str(write_video(folder / "clip.mp4", frames=8, fps=4, width=64, height=64, codec="mpeg4"))
-    store.add_texts(TEXTS, metadatas=[{"kind": "text", "image_path": "", "video": ""} for _ in TEXTS])
-    # media go in by their vectors; the page content is the path (the reranker then sees only the media)
+    # the documented flow: texts first, without media metadata; then media by their vectors, with the
+    # path as page content and in metadata (the reranker then sees only the media)
+    store.add_texts(TEXTS, metadatas=[{"kind": "text"} for _ in TEXTS])
     store.add_embeddings(images, lc_embeddings.embed_image(uris=images),
-                         metadatas=[{"kind": "image", "image_path": p, "video": ""} for p in images])
-    store.add_embeddings([video], lc_embeddings.embed_video([video]),
-                         metadatas=[{"kind": "video", "image_path": "", "video": video}])
+                         metadatas=[{"kind": "image", "image_path": p} for p in images])
+    store.add_embeddings([video], lc_embeddings.embed_video([video]), metadatas=[{"kind": "video", "video": video}])
     (folder / "queries").mkdir()
     copies = [str(shutil.copyfile(p, folder / "queries" / Path(p).name)) for p in [*images, video]]
     # byte-identical copies under other names serve as queries
@@ -149,7 +158,37 @@ async def test_async_retrieval_and_compression(corpus, reranker):
     assert compressed == Qwen3VLRerank(reranker=reranker, top_n=2).compress_documents(found, "a picture")
 
 
-def test_langchain_example_runs(tiny_checkpoint, tmp_path):
-    out = run_example("langchain_multimodal_rag.py", tiny_checkpoint, tmp_path)
+def test_documented_flow_keeps_the_media_reference(corpus, reranker):
+    # issue 16 item 1: with langchain-milvus' schema fixed by the first insert, the images' metadata
+    # was dropped; the documented store (enable_dynamic_field=True) keeps it
+    found = corpus.store.similarity_search("a picture", k=9)
+    by_path = {d.page_content: d.metadata for d in found}
+    assert all(by_path[p]["image_path"] == p for p in corpus.images) and by_path[corpus.video]["video"] == corpus.video
+    items = [document_to_input(d) for d in found]
+    assert sum("image" in item for item in items) == len(corpus.images)
+    assert len(Qwen3VLRerank(reranker=reranker, top_n=None, on_error="raise").compress_documents(found, "x")) == 9
+
+
+def test_a_store_that_dropped_the_media_reference_is_refused_loudly(lc_embeddings, reranker, corpus, tmp_path):
+    # the flow without enable_dynamic_field: the image's image_path is silently dropped by langchain-milvus,
+    # so the reranker must refuse instead of scoring the path string as text
+    uri = str(tmp_path / "fixed.db")
+    store = documented_store(lc_embeddings, uri, "fixed_schema", enable_dynamic_field=False)
+    store.add_texts(TEXTS[:2])
+    store.add_embeddings(corpus.images[:1], lc_embeddings.embed_image(uris=corpus.images[:1]),
+                         metadatas=[{"image_path": corpus.images[0]}])
+    found = store.similarity_search("a red square", k=3)
+    assert "image_path" not in next(d for d in found if d.page_content == corpus.images[0]).metadata
+    with pytest.raises(InputError, match="no media reference"):
+        Qwen3VLRerank(reranker=reranker).compress_documents(found, "a red square")
+
+
+def test_langchain_example_runs_with_tiny_random(tiny_checkpoint, tmp_path, monkeypatch):
+    # issue 16 item 7: the examples' --model tiny-random tried the hub (and took the hub reranker)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "tiny-random").symlink_to(tiny_checkpoint, target_is_directory=True)
+    monkeypatch.setenv("QWEN3VL_CACHE_DIR", str(cache))
+    out = run_example("langchain_multimodal_rag.py", "tiny-random", tmp_path)
     assert "text query" in out and "image query" in out and "reranked" in out
     assert "exact duplicate ranked first: True" in out

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import copy
+import logging
+import pickle
 
 import numpy as np
 import pytest
+from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.vectorstores import InMemoryVectorStore
 from pydantic import ValidationError
 
-from qwen3vl_integrations.langchain import Qwen3VLRerank
+from qwen3vl_integrations import InputError, MediaFetchError
+from qwen3vl_integrations.langchain import Qwen3VLEmbeddings, Qwen3VLRerank
 from qwen3vl_integrations.langchain.rerank import document_to_input
 from tests.conftest import random_image
 
@@ -140,3 +145,70 @@ async def test_async_compress_matches_sync(reranker, media):
     sync = compressor.compress_documents(docs, "a red square")
     async_out = await compressor.acompress_documents(docs, "a red square")
     assert async_out == sync
+
+
+# -- issue 16 ------------------------------------------------------------------------------------------
+@pytest.fixture
+def moved_image_corpus(embedder, media, tmp_path):
+    """An in-memory store whose image document's file was moved after indexing."""
+    paths, _ = media
+    moved = tmp_path / "moved.png"
+    moved.write_bytes(paths[0].read_bytes())
+    store = InMemoryVectorStore(embedding=Qwen3VLEmbeddings(embedder=embedder))
+    store.add_documents([Document(page_content="A red square.", id="text-1"),
+                         Document(page_content="photo", metadata={"image": str(moved)}, id="image-1"),
+                         Document(page_content="A blue circle.", id="text-2")])
+    moved.unlink()
+    return store, moved
+
+
+def test_an_unreadable_document_is_dropped_with_a_warning_by_default(reranker, moved_image_corpus, caplog):
+    store, moved = moved_image_corpus
+    pipeline = ContextualCompressionRetriever(base_compressor=Qwen3VLRerank(reranker=reranker, top_n=None),
+                                              base_retriever=store.as_retriever(search_kwargs={"k": 3}))
+    with caplog.at_level(logging.WARNING, logger="qwen3vl_integrations"):
+        out = pipeline.invoke("a red square")
+    assert sorted(d.id for d in out) == ["text-1", "text-2"]
+    assert "id='image-1'" in caplog.text and str(moved) in caplog.text and "dropped" in caplog.text
+
+
+def test_on_error_rank_last_and_raise(reranker, moved_image_corpus):
+    store, _ = moved_image_corpus
+    docs = store.similarity_search("a red square", k=3)
+    last = Qwen3VLRerank(reranker=reranker, top_n=None, on_error="rank_last").compress_documents(docs, "a red square")
+    assert [d.id for d in last][-1] == "image-1" and len(last) == 3
+    assert last[-1].metadata["relevance_score"] is None and last[-1].metadata["rerank_error"] == "media_fetch"
+    assert all(isinstance(d.metadata["relevance_score"], float) for d in last[:-1])
+    assert len(Qwen3VLRerank(reranker=reranker, top_n=2, on_error="rank_last").compress_documents(docs, "q")) == 2
+    thresholded = Qwen3VLRerank(reranker=reranker, top_n=None, on_error="rank_last", score_threshold=0.0)
+    assert [d.id for d in thresholded.compress_documents(docs, "q")] == [d.id for d in last[:-1]]
+    with pytest.raises(MediaFetchError, match=r"input\[\d\]"):
+        Qwen3VLRerank(reranker=reranker, on_error="raise").compress_documents(docs, "a red square")
+    with pytest.raises(ValidationError):
+        Qwen3VLRerank(reranker=reranker, on_error="ignore")
+
+
+def test_a_text_file_named_by_an_image_key_stays_text(reranker):
+    docs = [Document(page_content="Cats sleep a lot.", metadata={"source": "notes/cats.txt"}),
+            Document(page_content="Dogs bark.", metadata={"source": "notes/dogs.md"})]
+    out = Qwen3VLRerank(reranker=reranker, top_n=None, image_metadata_keys=("source",),
+                        on_error="raise").compress_documents(docs, "cats")
+    expected = reranker.score("cats", ["Cats sleep a lot.", "Dogs bark."])
+    assert sorted(d.metadata["relevance_score"] for d in out) == pytest.approx(sorted(expected), abs=1e-6)
+
+
+def test_an_image_document_without_its_media_reference_is_refused(reranker, media):
+    paths, _ = media
+    # what a store that dropped image_path returns: the path as page content, no media in metadata
+    docs = [Document(page_content="A red square."), Document(page_content=str(paths[0]), metadata={"pk": 7})]
+    with pytest.raises(InputError, match=r"documents\[1\].*no media reference"):
+        Qwen3VLRerank(reranker=reranker).compress_documents(docs, "a red square")
+
+
+def test_copies_share_the_reranker_and_pickles_carry_a_reference(reranker, tiny_checkpoint):
+    compressor = Qwen3VLRerank(reranker=reranker, top_n=2)
+    assert copy.deepcopy(compressor).reranker is reranker
+    data = pickle.dumps(compressor)
+    assert len(data) < 100_000  # the checkpoint's weights are about 40 MB
+    restored = pickle.loads(data)
+    assert restored.reranker is reranker and restored.top_n == 2  # same process: the loaded model itself

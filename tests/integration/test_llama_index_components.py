@@ -6,6 +6,8 @@ import base64
 import copy
 import importlib
 import io
+import logging
+import pickle
 import sys
 
 import numpy as np
@@ -13,12 +15,23 @@ import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
 from llama_index.core.embeddings import MultiModalEmbedding
+from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
-from llama_index.core.schema import ImageNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import (
+    Document,
+    ImageDocument,
+    ImageNode,
+    MediaResource,
+    MetadataMode,
+    NodeWithScore,
+    QueryBundle,
+    TextNode,
+)
 from pydantic import ValidationError
 
+from qwen3vl_integrations import InputError, MediaFetchError
 from qwen3vl_integrations.llama_index import Qwen3VLEmbedding, Qwen3VLRerank
 from qwen3vl_integrations.llama_index.rerank import node_to_input, query_to_input
 from tests.conftest import cosine, random_image
@@ -275,3 +288,69 @@ def test_rerank_construction(reranker):
 
 def _nodes_stub() -> list[NodeWithScore]:
     return [NodeWithScore(node=TextNode(text="x"), score=1.0)]
+
+
+
+# -- issue 16 ------------------------------------------------------------------------------------------
+def _resource_nodes(pictures) -> list[NodeWithScore]:
+    raw = pictures[1].read_bytes()
+    nodes = [
+        Document(text="a photo", image_resource=MediaResource(path=pictures[0])),
+        ImageDocument(image_path=str(pictures[1])),
+        Document(image_resource=MediaResource(data=raw, mimetype="image/png")),
+        TextNode(text="Quarterly revenue grew by four percent."),
+    ]
+    return [NodeWithScore(node=n, score=None) for n in nodes]
+
+
+def test_generic_nodes_with_image_resource_are_reranked_with_their_image(reranker, pictures):
+    # issue 16 item 4: only ImageNode images were read; a Document / ImageDocument was scored as text
+    nodes = _resource_nodes(pictures)
+    assert node_to_input(nodes[0].node) == {"text": "a photo", "image": pictures[0]}
+    assert node_to_input(nodes[1].node) == {"image": pictures[1]}
+    assert node_to_input(nodes[2].node)["image"].startswith("data:image/png;base64,")
+    out = Qwen3VLRerank(reranker=reranker, top_n=None, on_error="raise").postprocess_nodes(nodes, query_str="a cat")
+    expected = reranker.score("a cat", [{"text": "a photo", "image": str(pictures[0])}, {"image": str(pictures[1])},
+                                        {"image": str(pictures[1])}, "Quarterly revenue grew by four percent."])
+    by_id = {n.node.node_id: n.score for n in out}
+    assert [by_id[n.node.node_id] for n in nodes] == pytest.approx(expected, abs=1e-6)
+
+
+def test_ingestion_pipeline_embeds_media_nodes_with_their_image(embedder, pictures):
+    nodes = [n.node for n in _resource_nodes(pictures)] + [ImageNode(image_path=str(pictures[0]))]
+    embedded = IngestionPipeline(transformations=[Qwen3VLEmbedding(embedder=embedder)]).run(nodes=nodes)
+    expected = embedder.embed_documents([{"text": "a photo", "image": str(pictures[0])}, {"image": str(pictures[1])},
+                                         {"image": str(pictures[1])}, "Quarterly revenue grew by four percent.",
+                                         {"image": str(pictures[0])}])
+    np.testing.assert_allclose([n.embedding for n in embedded], expected, atol=1e-5)
+
+
+def test_an_unreadable_node_is_dropped_with_a_warning_by_default(reranker, pictures, tmp_path, caplog):
+    # issue 16 item 3: one moved image file failed every query that retrieved it
+    gone = str(tmp_path / "moved.png")
+    nodes = [NodeWithScore(node=n, score=None) for n in [
+        TextNode(text="A red square.", id_="text-1"), ImageNode(image_path=gone, id_="image-1"),
+        TextNode(text="A blue circle.", id_="text-2")]]
+    with caplog.at_level(logging.WARNING, logger="qwen3vl_integrations"):
+        out = Qwen3VLRerank(reranker=reranker, top_n=None).postprocess_nodes(nodes, query_str="a red square")
+    assert sorted(n.node.node_id for n in out) == ["text-1", "text-2"]
+    assert "id='image-1'" in caplog.text and gone in caplog.text
+    last = Qwen3VLRerank(reranker=reranker, top_n=None, on_error="rank_last").postprocess_nodes(nodes, query_str="q")
+    assert last[-1].node.node_id == "image-1" and last[-1].score is None and len(last) == 3
+    with pytest.raises(MediaFetchError):
+        Qwen3VLRerank(reranker=reranker, on_error="raise").postprocess_nodes(nodes, query_str="q")
+    with pytest.raises(InputError, match="declares an image"):
+        Qwen3VLRerank(reranker=reranker).postprocess_nodes([NodeWithScore(node=ImageNode(text="x"))], query_str="q")
+
+
+def test_copies_and_pickles_share_the_models(embedder, reranker):
+    # issue 16 item 6
+    embed_model, postprocessor = Qwen3VLEmbedding(embedder=embedder), Qwen3VLRerank(reranker=reranker)
+    assert copy.deepcopy(embed_model).embedder is embedder and copy.deepcopy(postprocessor).reranker is reranker
+    for obj in (embed_model, postprocessor):
+        data = pickle.dumps(obj)
+        assert len(data) < 100_000
+        restored = pickle.loads(data)
+        assert getattr(restored, "embedder", None) is embedder or getattr(restored, "reranker", None) is reranker
+    restored = pickle.loads(pickle.dumps(embed_model))
+    np.testing.assert_allclose(restored.get_text_embedding("x"), embed_model.get_text_embedding("x"), atol=1e-6)

@@ -70,3 +70,37 @@ def test_rerank_results_are_sorted_with_text_score_index(rerank_fn):
     everything = rerank_fn("a cat", docs, top_k=10)
     assert sorted(r.index for r in everything) == [0, 1, 2, 3]
     assert rerank_fn("a cat", docs)[0].index == everything[0].index  # default top_k=5
+
+
+# -- issue 16 item 5: pymilvus-model's own bases, result type, top_k and constructor arguments ----------
+def test_functions_and_results_are_pymilvus_model_types(embedding_fn, rerank_fn):
+    base = pytest.importorskip("pymilvus.model.base")
+    from qwen3vl_integrations.core.outputs import RerankResult as CoreRerankResult
+
+    assert isinstance(embedding_fn, base.BaseEmbeddingFunction)
+    assert isinstance(rerank_fn, base.BaseRerankFunction)
+    result = rerank_fn("a cat", ["a cat", "a dog"], top_k=1)[0]
+    assert isinstance(result, base.RerankResult) and isinstance(result, CoreRerankResult)
+    assert result.text == result.document and str(result).startswith("RerankResult(text=")
+
+
+def test_top_k_zero_or_none_returns_everything(rerank_fn):
+    docs = ["a cat", "a dog", {"image": _image(3)}]
+    assert len(rerank_fn("a cat", docs, top_k=0)) == 3
+    assert len(rerank_fn("a cat", docs, top_k=None)) == 3
+    assert [r.index for r in rerank_fn("a cat", docs, top_k=2)] == [r.index for r in rerank_fn("a cat", docs, 0)][:2]
+
+
+def test_common_constructor_arguments(tiny_checkpoint, embedder):
+    fn = Qwen3VLEmbeddingFunction(str(tiny_checkpoint), batch_size=8, device="cpu", doc_instruction="Describe it.")
+    assert fn.batch_size == 8 and fn.embedder.config.max_batch_items == 8 and fn.embedder.device.type == "cpu"
+    np.testing.assert_allclose(fn.encode_documents(["a cat"])[0],
+                               embedder.embed(["a cat"], instruction="Describe it.")[0], atol=1e-5)
+    with pytest.raises(ValueError, match="normalize_embeddings"):
+        Qwen3VLEmbeddingFunction(embedder=embedder, normalize_embeddings=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        Qwen3VLEmbeddingFunction(embedder=embedder, batch_size=8)
+    rf = Qwen3VLRerankFunction(str(tiny_checkpoint), batch_size=4, device="cpu", max_length=2048)
+    assert rf.batch_size == 4 and rf.reranker.max_length == 2048
+    with pytest.raises(ValueError, match="normalize"):
+        Qwen3VLRerankFunction(str(tiny_checkpoint), normalize=False)

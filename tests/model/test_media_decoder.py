@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qwen3vl_integrations import DecodedImage, DecodedVideo, EngineConfig, InputError, MediaDecoder, MultimodalInput
+from qwen3vl_integrations import EngineConfig, InputError, MultimodalInput
+from qwen3vl_integrations.core.decoding import DecodedImage, DecodedVideo, MediaDecoder
 from tests.conftest import random_image
 
 MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
@@ -35,7 +36,7 @@ def test_decoded_items_embed_exactly_like_raw_items(embedder, rng):
 
 
 def test_decoded_image_is_resized_to_the_model_size(embedder):
-    decoded = MediaDecoder(embedder.config).image((MEDIA / "coffee.jpg").read_bytes())
+    decoded = MediaDecoder(embedder.config).decode_image((MEDIA / "coffee.jpg").read_bytes())
     height, width = decoded.pixels.shape[:2]
     assert decoded.pixels.dtype == np.uint8 and decoded.pixels.shape[2] == 3
     assert height % 32 == 0 and width % 32 == 0 and height * width <= embedder.config.max_pixels
@@ -54,3 +55,19 @@ def test_media_decoded_for_other_settings_are_refused(embedder):
     assert results[2].shape == (embedder.dim,)
     with pytest.raises(InputError, match="decoded image"):
         embedder.embed([image])
+
+
+def test_decoded_media_bypass_the_cache_and_raw_media_still_use_it(embedder):
+    """Decoded media were never read by the engine, so they cannot key its content-hash cache:
+    they neither hit nor fill it (both levels), while the raw form still does."""
+    assert embedder.cache.enabled
+    image, video = (MEDIA / "coffee.jpg").read_bytes(), str(MEDIA / "bouncing_ball.mp4")
+    decoded = MediaDecoder(embedder.config, embedder.policy).decode({"image": image, "video": video})
+    before = embedder.cache.stats()
+    first = embedder.embed([decoded, decoded])
+    after_decoded = embedder.cache.stats()
+    assert (after_decoded["hits"], after_decoded["misses"], after_decoded["entries"]) == (
+        before["hits"], before["misses"], before["entries"])
+    raw = embedder.embed([{"image": image, "video": video}])
+    assert embedder.cache.stats()["misses"] > after_decoded["misses"] or embedder.cache.stats()["hits"] > before["hits"]
+    np.testing.assert_allclose(first[0], raw[0], rtol=0, atol=1e-6)

@@ -1,4 +1,5 @@
-"""Resizing, video sampling, the 4.57 video layout and M-RoPE positions (model contract, section 6)."""
+"""Resizing, video sampling, the 4.57 video layout and M-RoPE positions (docs/model-contract.md, section 6), and the
+pixel budget of one video."""
 
 import math
 
@@ -107,3 +108,89 @@ def test_thin_image_with_lowered_max_pixels_never_gets_a_zero_side(embedder, rng
     (visual,) = low.prepare({"image": random_image(rng, 31, 700)}).images
     assert visual.grid_thw[1] > 0 and visual.grid_thw[2] > 0
     assert math.isfinite(float(low.embed([{"image": random_image(rng, 31, 700)}])[0][0]))
+
+
+# --------------------------------------------------------------------------- the pixel budget of one video
+
+
+def assert_within_budget(visual, policy) -> dict:
+    """The video's effective values agree with the tensors built, and those fit the policy's budget."""
+    effective = visual.meta["effective"]
+    t, gh, gw = visual.grid_thw
+    width, height = effective["size"]
+    assert effective["frames"] == 2 * t and (width, height) == (gw * 16, gh * 16)
+    assert effective["pixels"] == effective["frames"] * width * height == int(visual.pixel_values.shape[0]) * 256 * 2
+    assert effective["pixels"] <= policy.max_video_pixels
+    return effective
+
+
+def budgeted(embedder, **policy):
+    from qwen3vl_integrations import MediaPolicy, Qwen3VLEmbedder
+
+    return Qwen3VLEmbedder(embedder.model, embedder.processor, config=embedder.config, policy=MediaPolicy(**policy))
+
+
+@pytest.mark.parametrize("height,width", [(720, 1280), (1080, 1920), (48, 64), (64, 64), (30, 4000), (2160, 3840)])
+def test_the_default_budget_holds_the_contract_default(embedder, height, width):
+    """64 frames at the contract's per-frame ceiling fit DEFAULT_POLICY.max_video_pixels unchanged."""
+    assert embedder.preprocessor.frames_within_budget(height, width, 64) == 64
+
+
+def test_frame_list_is_clamped_to_the_pixel_budget(embedder, rng):
+    """Issue 11 item 2: listed 16x16 frames are upscaled to >= 131,072 pixels each; max_frames is
+    lowered (from the first frame's size, before the others load) so that the computed pixels fit."""
+    small = budgeted(embedder, max_video_pixels=1_500_000)
+    (visual,) = small.prepare({"video": [random_image(rng, 16, 16)] * 40}).videos
+    effective = assert_within_budget(visual, small.policy)
+    assert effective["clamped_by"] == ("max_video_pixels",) and effective["total_frames"] == 40
+    assert 2 <= effective["frames"] <= effective["max_frames"] < 40
+
+
+def test_video_file_is_clamped_to_the_pixel_budget(embedder, tmp_path):
+    path = write_video(tmp_path / "clip.mp4", frames=60, fps=30, width=64, height=48)
+    small = budgeted(embedder, max_video_pixels=1_500_000)
+    (visual,) = small.prepare({"video": str(path), "fps": 30, "max_frames": 768}).videos
+    effective = assert_within_budget(visual, small.policy)
+    assert effective["clamped_by"] == ("max_video_pixels",) and effective["total_frames"] == 60
+    assert effective["frames"] <= effective["max_frames"] < 60 and effective["fps"] == 30.0
+
+
+@pytest.mark.slow
+def test_many_small_frames_fit_the_default_budget(embedder, rng):
+    """Issue 11 item 2 as observed: 200 listed 16x16 frames at max_frames=200 were 29M computed
+    pixels (memory grew with max_frames); under DEFAULT_POLICY they are clamped to its budget."""
+    from qwen3vl_integrations.media import DEFAULT_POLICY
+
+    (visual,) = embedder.prepare({"video": [random_image(rng, 16, 16)] * 200, "max_frames": 200}).videos
+    effective = assert_within_budget(visual, DEFAULT_POLICY)
+    assert effective["clamped_by"] == ("max_video_pixels",)
+    assert 100 <= effective["max_frames"] < 200
+
+
+def test_a_video_whose_two_frames_exceed_the_budget_is_refused(embedder, rng, tmp_path):
+    from qwen3vl_integrations import ItemError, MediaTooLargeError
+
+    tight = budgeted(embedder, max_video_pixels=200_000)
+    path = write_video(tmp_path / "clip.mp4", frames=8, fps=4)
+    out = tight.embed(["ok", {"video": [random_image(rng, 32, 32)] * 4}, {"video": str(path)}], errors="return")
+    assert not isinstance(out[0], ItemError)
+    for index in (1, 2):
+        assert isinstance(out[index], ItemError) and out[index].code == "media_too_large"
+        assert out[index].message.startswith(f"input[{index}]: ") and "max_video_pixels=200000" in out[index].message
+    with pytest.raises(MediaTooLargeError, match="max_video_pixels"):
+        tight.preprocessor.frames_within_budget(48, 64, 64)
+
+
+def test_a_video_list_mixing_a_file_and_a_frame_list_is_two_videos(embedder, rng, tmp_path):
+    """Issue 11 item 4: ``{"video": ["clip.mp4", [f1, f2]]}`` failed with "frame 0: local image
+    file is not a recognised image"; it is two videos, each prepared as it would be alone."""
+    path = str(write_video(tmp_path / "clip.mp4", frames=20, fps=10, width=64, height=48))
+    frames = [random_image(rng, 64, 96) for _ in range(4)]
+    both = embedder.prepare({"video": [path, frames]})
+    alone = [embedder.prepare({"video": path}).videos[0], embedder.prepare({"video": frames}).videos[0]]
+    assert len(both.videos) == 2
+    for ours, single in zip(both.videos, alone):
+        assert ours.grid_thw == single.grid_thw and ours.tokens == single.tokens
+        assert torch.equal(ours.pixel_values, single.pixel_values)
+    vectors = embedder.embed([{"video": [path, frames]}, {"video": [frames, path]}])
+    assert np.isfinite(vectors).all() and vectors.shape[0] == 2

@@ -9,7 +9,8 @@ import pytest
 
 pa = pytest.importorskip("pyarrow")
 
-from qwen3vl_integrations import DecodedImage, DecodedVideo, EngineConfig, MultimodalInput  # noqa: E402
+from qwen3vl_integrations import EngineConfig, MultimodalInput  # noqa: E402
+from qwen3vl_integrations.core.decoding import DecodedImage, DecodedVideo  # noqa: E402
 from qwen3vl_integrations.ray import EmbedActor, prepare_batch  # noqa: E402
 from qwen3vl_integrations.ray.rows import PREPARED  # noqa: E402
 

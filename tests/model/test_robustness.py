@@ -1,4 +1,4 @@
-"""Model-level robustness: reliability cases 4-31 (shared design reliability.md) that need the
+"""Model-level robustness: reliability cases 4-31 (listed in docs/robustness.md) that need the
 embedder or the reranker. Every fixture is generated in tmp_path; docs/robustness.md maps each case
 to the tests here and records what they observed."""
 
@@ -312,14 +312,16 @@ def test_video_request_clamped(embedder, tmp_path):
     tight = MediaPolicy(max_sample_fps=5, max_video_frames=8)
     strict = embedder_with(embedder, policy=tight)
     (video,) = strict.prepare(request).videos
-    assert video.meta["effective"] == {"fps": 5.0, "max_frames": 8, "total_frames": 40}
+    assert video.meta["effective"] == {"fps": 5.0, "max_frames": 8, "total_frames": 40, "frames": 8, "size": (448, 320),
+                                       "pixels": 8 * 448 * 320, "clamped_by": ("max_video_frames", "max_sample_fps")}
     assert video.meta["frames"] == 8 and video.grid_thw[0] == 4
     assert_unit_and_finite(strict.embed([request]))
     # a frame-list video obeys the same ceiling (40 frames, max_frames=100000 -> 8); kept small so
     # that a regression fails here instead of exhausting memory (10,000 frames would need ~15 GB)
     frames = [smooth_image(16, 16)] * 40
     (video,) = strict.prepare({"video": frames, "max_frames": 100000}).videos
-    assert video.meta["effective"] == {"max_frames": 8}
+    assert video.meta["effective"] == {"max_frames": 8, "total_frames": 40, "frames": 8, "size": (384, 384),
+                                       "pixels": 8 * 384 * 384, "clamped_by": ("max_video_frames",)}
     assert video.meta["frames"] == 8 and video.grid_thw[0] == 4
 
     with pytest.raises(ValueError, match=r"min_pixels .* exceeds max_pixels"):

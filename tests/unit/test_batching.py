@@ -1,8 +1,9 @@
-"""Token-budget planning and OOM splitting."""
+"""Token-budget planning, preparation windows and failure splitting."""
 
 import torch
 
-from qwen3vl_integrations.core.batching import plan_batches, run_with_oom_split
+from qwen3vl_integrations import BackendError, TooLargeForDeviceError
+from qwen3vl_integrations.core.batching import plan_batches, run_with_split
 from qwen3vl_integrations.core.processing import truncate_ids
 
 
@@ -27,21 +28,24 @@ def test_oom_splits_down_to_single_items():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         return [i * 10 for i in indices]
 
-    out = run_with_oom_split([0, 1, 2, 3], run, lambda i, e: errors.setdefault(i, e))
+    out = run_with_split([0, 1, 2, 3], run, lambda i, e: errors.setdefault(i, e))
     assert out == {0: 0, 1: 10, 2: 20}
-    assert set(errors) == {3} and "too_large_for_device" in str(errors[3])
+    assert set(errors) == {3} and isinstance(errors[3], TooLargeForDeviceError)
+    assert errors[3].code == "too_large_for_device" and not str(errors[3]).startswith("too_large")  # code, not prefix
+    assert isinstance(errors[3].__cause__, torch.cuda.OutOfMemoryError)
 
 
-def test_non_oom_errors_propagate():
+def test_other_failures_are_isolated_to_their_item():
     def run(indices):
-        raise ValueError("boom")
+        if 2 in indices:
+            raise ValueError("boom")
+        return [i * 10 for i in indices]
 
-    try:
-        run_with_oom_split([0, 1], run, lambda i, e: None)
-    except ValueError as exc:
-        assert str(exc) == "boom"
-    else:
-        raise AssertionError("ValueError was swallowed")
+    errors = {}
+    out = run_with_split([0, 1, 2, 3], run, lambda i, e: errors.setdefault(i, e))
+    assert out == {0: 0, 1: 10, 3: 30}  # the items batched with the failing one still get their results
+    assert set(errors) == {2} and type(errors[2]) is BackendError and errors[2].code == "backend"
+    assert isinstance(errors[2].__cause__, ValueError) and "boom" in str(errors[2])
 
 
 def test_truncation_keeps_specials_and_suffix():
@@ -71,14 +75,6 @@ def test_windows_start_small_then_double_and_cover_every_item():
     assert window_bounds(300, 64) == [(0, 8), (8, 24), (24, 56), (56, 120), (120, 184), (184, 248), (248, 300)]
     assert window_bounds(5, 4) == [(0, 4), (4, 5)]
     assert window_bounds(0, 32) == []
-
-
-def test_prepare_in_windows_keeps_input_order_with_workers():
-    from qwen3vl_integrations.core.batching import prepare_in_windows
-
-    windows = list(prepare_in_windows(list(range(40)), lambda i, x: x * 2, num_workers=2, window=16))
-    assert [len(w) for w in windows] == [8, 16, 16]
-    assert [pair for w in windows for pair in w] == [(i, 2 * i) for i in range(40)]
 
 
 def test_packed_batches_count_real_tokens_and_ignore_fill():

@@ -89,3 +89,38 @@ def test_remote_media_detection():
     assert has_remote_media(coerce_input({"video": ["a.jpg", "HTTP://example.com/b.jpg"]}))
     assert not has_remote_media(coerce_input({"image": "/data/a.png", "video": "clip.mp4", "text": "http://x"}))
     assert not has_remote_media("a plain string that is not an input")
+
+
+def test_env_value_parses_one_variable_and_raises_typed_errors():
+    from qwen3vl_integrations import ConfigError
+    from qwen3vl_integrations.core.config import env_value
+
+    env = {"QWEN3VL_PORT": " 8080 ", "QWEN3VL_FLAG": "off", "QWEN3VL_BAD": "x", "QWEN3VL_AUTO": "auto",
+           "QWEN3VL_NAME": "a b"}
+    assert env_value("PORT", int, environ=env) == 8080
+    assert env_value("FLAG", bool, environ=env) is False
+    assert env_value("NAME", environ=env) == "a b"
+    assert env_value("MISSING", int, 7, environ=env) == 7
+    assert env_value("AUTO", int, 3, environ=env, optional=True) is None
+    with pytest.raises(ConfigError, match="QWEN3VL_BAD='x' is not a valid int") as info:
+        env_value("BAD", int, environ=env)
+    assert info.value.param == "QWEN3VL_BAD" and info.value.code == "invalid_config"
+    with pytest.raises(ConfigError, match="not a boolean"):
+        env_value("BAD", bool, environ=env)
+    with pytest.raises(ConfigError, match="finite"):
+        env_value("X", float, environ={"QWEN3VL_X": "nan"})
+
+
+def test_engine_config_fields_are_type_checked_and_named():
+    from qwen3vl_integrations import ConfigError
+
+    for field, value in (("max_frames", "32"), ("packing", "yes"), ("fps", None), ("truncate", 1),
+                         ("max_queue_items", 0)):
+        with pytest.raises(ConfigError) as info:
+            EngineConfig(**{field: value})
+        assert info.value.param == field
+    with pytest.raises(ConfigError, match="unknown EngineConfig field") as info:
+        EngineConfig().replace(max_frame=3)
+    assert info.value.param == "max_frame"
+    assert EngineConfig(fps=2, max_queue_tokens=1000).fps == 2
+    assert EngineConfig.from_env({"QWEN3VL_MAX_QUEUE_ITEMS": "64", "QWEN3VL_MAX_QUEUE_TOKENS": "none"}).max_queue_items == 64

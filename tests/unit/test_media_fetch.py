@@ -1,5 +1,5 @@
 """Where media may come from: local-path policy, schemes, and the SSRF-safe HTTP fetch
-(reliability 2, 10, 32-37)."""
+(reliability cases 2, 10, 32-37 of docs/robustness.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""load_image: sources, decoding, limits, colour modes, EXIF, animated images (reliability 1-10)."""
+"""load_image: sources, decoding, limits, colour modes, EXIF, animated images (reliability cases 1-10 of docs/robustness.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""read_video: contract frame indices, seeking decode, limits, corrupt input (reliability 12-17, 36)."""
+"""read_video: contract frame indices, seeking decode, limits, corrupt input (docs/robustness.md cases 12-17, 36)."""
 
 from __future__ import annotations
 
@@ -249,6 +249,23 @@ def test_frame_memory_budget_lowers_max_frames(make_video):
     assert clip.frames.numel() <= frame_bytes * 7
     with pytest.raises(MediaTooLargeError):
         read_video(path, MediaPolicy(max_video_output_bytes=frame_bytes), fps=10.0, max_frames=64)
+
+
+def test_a_caller_frame_limit_lowers_max_frames_from_the_header(make_video):
+    """read_video asks ``frame_limit(width, height)`` (the core's pixel budget) before decoding."""
+    path = make_video(frames=60, fps=10)
+    seen = []
+
+    def limit(width, height):
+        seen.append((width, height))
+        return 6
+
+    clip = read_video(path, fps=10.0, max_frames=64, frame_limit=limit)
+    assert seen == [(64, 48)] and clip.effective_max_frames == 6 and len(clip.frame_indices) == 6
+    assert clip.metadata["clamped_by"] == ["frame_limit"] and clip.metadata["decoded_frames"] <= 60
+    assert read_video(path, fps=10.0, max_frames=64).metadata["clamped_by"] == []
+    with pytest.raises(MediaTooLargeError, match="frame budget"):
+        read_video(path, fps=10.0, max_frames=64, frame_limit=lambda w, h: 1)
 
 
 @pytest.mark.parametrize(

@@ -57,5 +57,60 @@ def test_check_dim():
         check_dim(65, 64)
     with pytest.raises(ValueError):
         check_dim(0, 64)
+    from qwen3vl_integrations import InputError
+
+    with pytest.raises(InputError, match="dim must be an int") as info:
+        check_dim("x", 64)
+    assert info.value.param == "dim" and info.value.code == "invalid_input"
     with pytest.warns(UserWarning, match="below 32"):
         check_dim(16, 64)
+
+
+def _sentence_transformers_int8(embeddings, calibration):
+    """sentence-transformers' ``quantize_embeddings(..., "int8", calibration_embeddings=...)`` as its
+    documentation states it: 255 steps between each dimension's calibration min and max, minus 128,
+    cast to int8 (truncation towards zero)."""
+    ranges = np.vstack((calibration.min(axis=0), calibration.max(axis=0)))
+    steps = (ranges[1] - ranges[0]) / 255
+    return ((embeddings - ranges[0]) / steps - 128).astype(np.int8)
+
+
+def test_calibrated_int8_gives_the_sentence_transformers_codes(vectors):
+    rng = np.random.default_rng(1)
+    calibration = rng.normal(size=(200, 64)).astype(np.float32)
+    calibration /= np.linalg.norm(calibration, axis=1, keepdims=True)
+    inside = np.clip(vectors, calibration.min(axis=0), calibration.max(axis=0))  # within the calibration ranges
+    ours = quantize(inside, "int8", calibration)
+    assert ours.dtype == np.int8
+    assert np.array_equal(ours, _sentence_transformers_int8(inside, calibration))
+    assert not np.array_equal(ours, quantize(inside, "int8"))  # not the fixed-scale codes
+    # per vector: the same codes alone as in a batch
+    assert np.array_equal(np.stack([quantize(v[None], "int8", calibration)[0] for v in inside]), ours)
+
+
+def test_calibrated_int8_clips_outside_the_ranges_and_handles_flat_dimensions():
+    calibration = np.array([[0.0, 0.5], [0.1, 0.5]], dtype=np.float32)  # dimension 1 has one value
+    out = quantize(np.array([[-1.0, 0.9], [1.0, 0.5]], dtype=np.float32), "int8", calibration)
+    assert out.tolist() == [[-128, -128], [127, -128]]
+
+
+def test_calibration_is_checked():
+    from qwen3vl_integrations import InputError
+
+    vectors = np.ones((2, 8), dtype=np.float32) / np.sqrt(8)
+    with pytest.raises(InputError, match="precision='int8' only") as info:
+        quantize(vectors, "binary", np.ones((3, 8), np.float32))
+    assert info.value.param == "calibration_embeddings"
+    with pytest.raises(InputError, match=r"shape \(N, 8\)"):
+        quantize(vectors, "int8", np.ones((3, 4), np.float32))
+    with pytest.raises(InputError, match="non-finite"):
+        quantize(vectors, "int8", np.full((3, 8), np.nan, np.float32))
+
+
+def test_result_types_are_exported_once():
+    import qwen3vl_integrations
+    from qwen3vl_integrations.core import outputs
+
+    assert qwen3vl_integrations.EmbedOutput is outputs.EmbedOutput
+    assert qwen3vl_integrations.ScoreOutput is outputs.ScoreOutput
+    assert qwen3vl_integrations.RerankResult is outputs.RerankResult

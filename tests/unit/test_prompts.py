@@ -1,4 +1,4 @@
-"""Rendered prompts equal model-contract.md's strings character for character."""
+"""Rendered prompts equal docs/model-contract.md's strings character for character."""
 
 import pytest
 

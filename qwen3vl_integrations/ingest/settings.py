@@ -1,9 +1,10 @@
 """What a collection records about the vectors in it, and the refusal to mix incompatible ones.
 
-A collection written by this package records, as JSON, the model (display id and a content
-fingerprint of the checkpoint), the vector dim and the preprocessing settings that change the
-vectors. It is stored in the collection description (read by Milvus servers) and in the
-collection property ``qwen3vl.settings`` (Milvus Lite 3.x does not keep descriptions).
+A collection written by this package records, as JSON (``IndexSettings.to_json``), the model
+(display id and a content fingerprint of the checkpoint), the vector dim and the preprocessing
+settings that change the vectors. Where a sink keeps it is the sink's business (Milvus: the
+collection property ``SETTINGS_KEY`` and the description); ``check_compatible`` is the one
+refusal every sink applies before its first write.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qwen3vl_integrations import CollectionMismatchError, DimensionMismatchError
+from qwen3vl_integrations.errors import CollectionMismatchError, DimensionMismatchError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IndexSettings", "CollectionMismatchError", "model_fingerprint", "check_compatible", "FORMAT"]
+__all__ = ["IndexSettings", "CollectionMismatchError", "model_fingerprint", "check_compatible", "FORMAT",
+           "LEGACY_FORMATS", "SETTINGS_KEY"]
 
-FORMAT = "qwen3vl_integrations.milvus/1"
-PROPERTY_KEY = "qwen3vl.settings"
+#: the record's format: version 2 rows have a per-path id and a ``content_id`` (see ``sources``)
+FORMAT = "qwen3vl_integrations.ingest/2"
+#: formats of older versions, recognised only to refuse them with a clear message
+LEGACY_FORMATS = ("qwen3vl_integrations.milvus/1",)
+#: the name under which sinks store the record (a Milvus collection property, a Weaviate class description...)
+SETTINGS_KEY = "qwen3vl.settings"
 _SAMPLE = 256 * 1024
 
 
@@ -43,11 +49,19 @@ class IndexSettings:
 
     @classmethod
     def from_json(cls, text: str) -> IndexSettings | None:
+        """The record in ``text``, or None when ``text`` is not one. A record of an older format
+        raises CollectionMismatchError (its rows cannot be synced: re-index into a new collection)."""
         try:
             data = json.loads(text)
         except (TypeError, ValueError):
             return None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict):
+            return None
+        if data.get("format") in LEGACY_FORMATS:
+            raise CollectionMismatchError(
+                f"the collection was written by an older version of qwen3vl_integrations (format {data['format']}, "
+                "one row per content instead of one per path); index into a new collection, or drop this one")
+        if data.get("format") != FORMAT:
             return None
         return cls(str(data["model"]), str(data["fingerprint"]), int(data["dim"]), dict(data.get("preprocessing", {})))
 
@@ -88,22 +102,25 @@ def model_fingerprint(embedder) -> str:
     return digest.hexdigest()[:24]
 
 
-def check_compatible(collection: str, stored_dim: int, recorded: IndexSettings | None, current: IndexSettings,
-                     *, check_preprocessing: bool = True) -> None:
-    """Raise before any write when ``current`` vectors do not belong in the collection."""
+def check_compatible(label: str, stored_dim: int, recorded: IndexSettings | None, current: IndexSettings,
+                     *, check_preprocessing: bool = True, max_dim: int | None = None) -> None:
+    """Raise before any write when ``current`` vectors do not belong in the collection named by
+    ``label`` (``"collection 'qwen3vl' in ./qwen3vl.db"``). ``max_dim``: the largest vector the
+    current model makes, to give the right advice."""
     if stored_dim != current.dim:
+        advice = (f"the model's largest size is {max_dim}: use the model the collection was built with "
+                  f"({recorded.model if recorded else 'unknown'}), or another collection"
+                  if max_dim is not None and stored_dim > max_dim else
+                  f"use another collection, or dim={stored_dim} if the model supports that Matryoshka size")
         raise DimensionMismatchError(
-            f"collection {collection!r} holds {stored_dim}-d vectors but {current.model} produces {current.dim}-d "
-            f"vectors ({stored_dim} != {current.dim}); use another collection, or dim={stored_dim} if the model "
-            "supports that Matryoshka size")
+            f"{label} holds {stored_dim}-d vectors but {current.model} produces {current.dim}-d "
+            f"vectors ({stored_dim} != {current.dim}); {advice}")
     if recorded is None:
         raise CollectionMismatchError(
-            f"collection {collection!r} was not written by qwen3vl_integrations (no settings record); "
-            "use another collection name")
+            f"{label} was not written by qwen3vl_integrations (no settings record); use another collection name")
     if recorded.fingerprint != current.fingerprint:
         raise CollectionMismatchError(
-            f"collection {collection!r} holds vectors of model {recorded.model!r} "
-            f"(fingerprint {recorded.fingerprint}); "
+            f"{label} holds vectors of model {recorded.model!r} (fingerprint {recorded.fingerprint}); "
             f"refusing to mix in vectors of {current.model!r} (fingerprint {current.fingerprint}). "
             "Use the recorded model or another collection")
     if check_preprocessing and recorded.preprocessing != current.preprocessing:
@@ -111,5 +128,5 @@ def check_compatible(collection: str, stored_dim: int, recorded: IndexSettings |
         diffs = [f"{k}: {recorded.preprocessing.get(k)!r} -> {current.preprocessing.get(k)!r}"
                  for k in keys if recorded.preprocessing.get(k) != current.preprocessing.get(k)]
         raise CollectionMismatchError(
-            f"collection {collection!r} was indexed with other preprocessing settings ({'; '.join(diffs)}); "
+            f"{label} was indexed with other preprocessing settings ({'; '.join(diffs)}); "
             "refusing to mix vectors made differently. Use the recorded settings or another collection")

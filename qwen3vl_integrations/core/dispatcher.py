@@ -1,0 +1,450 @@
+"""The engine's dispatcher: admission, one bounded preparation pool, cross-caller token-budget
+batches and one forward worker.
+
+Every ``embed`` / ``score`` call is a :class:`Job` submitted here. Its items are prepared (media
+loaded, preprocessed, tokenised) window by window: 8 items, then doubling up to ``Job.window``, at
+most two windows ahead of the model in the pool, or one at a time on the worker itself when the
+call prepares inline (``num_workers=0``, where overlapping would only compete with the forward
+pass). Prepared items of every call wait in one ready list; the single worker thread repeatedly
+takes the token-budget batch (``plan``) that holds the oldest ready item of its group, runs it,
+and hands each caller its own results. A batch that fails is retried in halves down to single
+items, so one call's bad item never fails another call's items.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from typing import Any
+
+from ..errors import EngineClosedError, ItemError, ModelOverloadedError, Qwen3VLError, RequestTimeoutError
+from .batching import run_with_split
+from .jobs import CallState, Entry, Job, preparation_error
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Dispatcher", "Job", "preparation_error"]
+
+#: seconds an idle worker or timer thread waits before exiting (a later call starts a new one)
+IDLE_SECONDS = 10.0
+
+BatchListener = Callable[[int, int, float, int], None]
+
+#: every dispatcher, so that a forked child starts with fresh threads and locks
+_DISPATCHERS: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for dispatcher in list(_DISPATCHERS):
+        dispatcher._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Dispatcher:
+    """Admission, preparation and the forward worker of one engine (thread-safe)."""
+
+    def __init__(self, plan: Callable[[list[int]], list[list[int]]], pool_size: int, *,
+                 max_items: int | None = None, max_tokens: int | None = None, cross_caller: bool = True,
+                 name: str = "qwen3vl"):
+        self._plan, self._pool_size, self._name = plan, max(1, pool_size), name
+        self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
+        self._listeners: list[BatchListener] = []
+        self._closed = False
+        self._seq = 0
+        self._forwards = self._forward_items = self._forward_tokens = 0
+        self._forward_seconds = 0.0
+        self._reset()
+        _DISPATCHERS.add(self)
+
+    def _reset(self) -> None:
+        """Fresh lock, queues and threads (at start, and in a forked child, which has none of the parent's threads)."""
+        self._cond = threading.Condition(threading.RLock())
+        self._ready: list[Entry] = []
+        self._inline: list[Callable[[], None]] = []
+        self._groups: dict[Hashable, list] = {}  # group -> [calls using it, state dict]
+        self._deadlines: list[tuple[float, int, CallState]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._worker: threading.Thread | None = None
+        self._timer: threading.Thread | None = None
+        self._live: dict[int, CallState] = {}
+        self._queue_items = self._queue_tokens = 0
+
+    # -- public ----------------------------------------------------------------------------------
+    def submit(self, job: Job) -> Future:
+        """Admit ``job`` (or raise :class:`ModelOverloadedError` at once) and return its future: a list
+        of one output or :class:`ItemError` per item, in order."""
+        future: Future = Future()
+        done: list = []
+        with self._cond:
+            if self._closed:
+                raise EngineClosedError("the engine is closed")
+            self._admit(job)
+            self._seq += 1
+            call = CallState(job, self._seq, future)
+            self._live[call.seq] = call
+            logger.debug("call %d admitted: %d items, about %d tokens, prepared %s", call.seq, len(job.items),
+                         sum(job.estimates), "inline" if job.inline else "in the pool")
+            for index, item in enumerate(job.items):
+                if isinstance(item, Qwen3VLError):
+                    self._item_failed(call, index, item, done)
+            if not call.done:
+                self._start(call, done)
+        future.add_done_callback(lambda f: self._on_future_done(call))
+        self._complete(done)
+        return future
+
+    def set_limits(self, *, max_items: int | None, max_tokens: int | None, cross_caller: bool) -> None:
+        """Change the admission bounds and whether calls share batches (applies to calls admitted from now)."""
+        with self._cond:
+            self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
+
+    def add_batch_listener(self, fn: BatchListener) -> None:
+        """``fn(rows, tokens, seconds, callers)`` after every forward pass (on the worker thread)."""
+        with self._cond:
+            self._listeners.append(fn)
+
+    def stats(self) -> dict:
+        with self._cond:
+            return {"queue_items": self._queue_items, "queue_tokens": self._queue_tokens, "forwards": self._forwards,
+                    "forward_items": self._forward_items, "forward_tokens": self._forward_tokens,
+                    "forward_seconds": self._forward_seconds, "ready_items": len(self._ready), "calls": len(self._live)}
+
+    def close(self) -> None:
+        """Fail queued calls with :class:`EngineClosedError`, stop the worker and the pool (idempotent)."""
+        done: list = []
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            for call in list(self._live.values()):
+                self._end(call, EngineClosedError("the engine was closed before the call finished"), done)
+            self._inline.clear()
+            pool, worker = self._pool, self._worker
+            self._cond.notify_all()
+        self._complete(done)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=10)
+
+    # -- admission and preparation (under the lock) -----------------------------------------------
+    def _admit(self, job: Job) -> None:
+        items = sum(1 for it in job.items if not isinstance(it, Qwen3VLError))
+        tokens = sum(e for it, e in zip(job.items, job.estimates) if not isinstance(it, Qwen3VLError))
+        busy = self._queue_items > 0
+        over_items = self._max_items is not None and self._queue_items + items > self._max_items
+        over_tokens = self._max_tokens is not None and self._queue_tokens + tokens > self._max_tokens
+        if busy and (over_items or over_tokens):
+            retry = self._retry_after()
+            logger.debug("admission refused: %d items / %d tokens queued, call of %d items / %d tokens; retry after "
+                         "%.2fs", self._queue_items, self._queue_tokens, items, tokens, retry)
+            raise ModelOverloadedError(f"the engine is overloaded ({self._queue_items} items, {self._queue_tokens} "
+                                       "tokens queued); retry later", retry_after=retry)
+        # every item is counted; the ones that already failed are released at once by _record
+        self._queue_items += len(job.items)
+        self._queue_tokens += sum(job.estimates)
+
+    def _retry_after(self) -> float:
+        """Seconds until the queued tokens have run at the throughput seen so far (1 s before any)."""
+        if self._forward_seconds <= 0 or self._forward_tokens <= 0:
+            return 1.0
+        rate = self._forward_tokens / self._forward_seconds
+        return round(min(30.0, max(0.05, self._queue_tokens / rate)), 3)
+
+    def _start(self, call: CallState, done: list) -> None:
+        if call.deadline is not None:
+            heapq.heappush(self._deadlines, (call.deadline, call.seq, call))
+            self._ensure_timer()
+        if call.job.setup is not None:
+            self._schedule(call, lambda: self._run_setup(call))
+        else:
+            self._join_group(call)
+            self._fill_windows(call, done)
+        if not call.open and not call.done:
+            self._end(call, None, done)
+
+    def _join_group(self, call: CallState) -> None:
+        slot = self._groups.setdefault(call.group, [0, dict(call.context)])
+        slot[0] += 1
+        call.joined = True
+
+    def _schedule(self, call: CallState, task: Callable[[], None]) -> None:
+        if call.job.inline:
+            self._inline.append(task)
+            self._ensure_worker()
+            self._cond.notify_all()
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix=f"{self._name}-prep")
+        call.pool_futures.append(self._pool.submit(task))
+
+    def _fill_windows(self, call: CallState, done: list) -> None:
+        """Admit windows to preparation: two ahead of the model in the pool, one at a time inline."""
+        limit = 1 if call.job.inline else 2
+        while not call.done and call.active < limit and call.next_window < len(call.bounds):
+            k = call.next_window
+            call.next_window += 1
+            indices = [i for i in range(*call.bounds[k]) if i in call.open]
+            if not indices:
+                continue
+            call.active += 1
+            call.prep_left[k] = call.run_left[k] = len(indices)
+            call.prepared[k] = []
+            if call.job.inline:
+                self._schedule(call, functools.partial(self._prepare_all, call, k, indices))
+            else:
+                for i in indices:
+                    self._schedule(call, functools.partial(self._prepare, call, k, i))
+
+    # -- preparation (pool threads or the worker) -------------------------------------------------
+    def _run_setup(self, call: CallState) -> None:
+        if call.done:
+            return
+        done: list = []
+        try:
+            assert call.job.setup is not None
+            group, context = call.job.setup()
+        except Exception as exc:  # any failure of the call's setup fails the call, typed
+            with self._cond:
+                self._end(call, preparation_error(exc, param="query"), done)
+        else:
+            with self._cond:
+                if not call.done:
+                    call.group, call.context = group, context
+                    self._join_group(call)
+                    self._fill_windows(call, done)
+        self._complete(done)
+
+    def _prepare_all(self, call: CallState, k: int, indices: list[int]) -> None:
+        for index in indices:
+            self._prepare(call, k, index)
+
+    def _prepare(self, call: CallState, k: int, index: int) -> None:
+        if call.done:
+            return
+        done: list = []
+        try:
+            prepared, error = call.job.prepare(call.job.items[index], call.context), None
+        except Exception as exc:  # the per-item error boundary
+            prepared, error = None, preparation_error(exc, index)
+        with self._cond:
+            if call.done:
+                return
+            call.prep_left[k] -= 1
+            if error is not None:
+                self._item_failed(call, index, error, done)
+            else:
+                call.prepared[k].append((index, prepared))
+            if not call.done and call.prep_left[k] == 0:
+                self._ready.extend(Entry(call, i, p) for i, p in sorted(call.prepared.pop(k)))
+                if self._ready:
+                    self._ensure_worker()
+                    self._cond.notify_all()
+        self._complete(done)
+
+    # -- results (under the lock) -----------------------------------------------------------------
+    def _item_failed(self, call: CallState, index: int, error: Qwen3VLError, done: list) -> None:
+        if call.job.fail_fast:
+            self._end(call, error, done)
+        else:
+            self._record(call, index, ItemError(index, error), done)
+
+    def _record(self, call: CallState, index: int, value: Any, done: list) -> None:
+        if call.done or index not in call.open:
+            return
+        call.results[index] = value
+        call.open.discard(index)
+        self._queue_items -= 1
+        self._queue_tokens -= call.job.estimates[index]
+        k = call.window_of[index]
+        if k in call.run_left:
+            call.run_left[k] -= 1
+            if call.run_left[k] == 0:
+                del call.run_left[k]
+                call.active -= 1
+                self._fill_windows(call, done)
+        if not call.open:
+            self._end(call, None, done)
+
+    def _end(self, call: CallState, error: BaseException | None, done: list) -> None:
+        """Finish ``call``: its result (``error`` None) or failure; queued items are dropped."""
+        if call.done:
+            return
+        call.done = True
+        self._live.pop(call.seq, None)
+        for index in call.open:
+            self._queue_items -= 1
+            self._queue_tokens -= call.job.estimates[index]
+        if call.open:
+            self._ready = [e for e in self._ready if e.call is not call]
+            for fut in call.pool_futures:
+                fut.cancel()
+        call.pool_futures = []
+        slot = self._groups.get(call.group) if call.joined else None
+        if slot is not None:
+            slot[0] -= 1
+            if slot[0] <= 0:
+                del self._groups[call.group]
+        done.append((call, error))
+
+    @staticmethod
+    def _complete(done: list) -> None:
+        """Resolve futures outside the lock (their callbacks may call back in)."""
+        for call, error in done:
+            try:
+                if error is None:
+                    call.future.set_result(call.results)
+                else:
+                    call.future.set_exception(error)
+            except InvalidStateError:  # cancelled meanwhile
+                pass
+
+    def _on_future_done(self, call: CallState) -> None:
+        if call.future.cancelled():
+            done: list = []
+            with self._cond:
+                if not call.done:
+                    logger.debug("call %d cancelled: %d queued items dropped", call.seq, len(call.open))
+                    self._end(call, None, done)
+
+    # -- threads ----------------------------------------------------------------------------------
+    def _ensure_worker(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name=f"{self._name}-forward", daemon=True)
+            self._worker.start()
+
+    def _ensure_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._watch_deadlines, name=f"{self._name}-deadlines", daemon=True)
+            self._timer.start()
+        self._cond.notify_all()
+
+    def _work(self) -> None:
+        """The forward worker: inline preparation and forward passes in turn (the preparation queued
+        at that moment, then one batch), so neither starves the other."""
+        prepared_last = False
+        while True:
+            with self._cond:
+                idle_since = time.monotonic()
+                while not self._closed and not self._inline and not self._ready:
+                    if time.monotonic() - idle_since > IDLE_SECONDS:
+                        self._worker = None
+                        return
+                    self._cond.wait(IDLE_SECONDS)
+                if self._closed:
+                    return
+                tasks: list = []
+                if self._inline and not (prepared_last and self._ready):
+                    tasks, self._inline = self._inline, []
+                batch = None if tasks else self._take_batch()
+            prepared_last = bool(tasks)
+            for task in tasks:
+                task()
+            if batch is not None:
+                self._run_batch(*batch)
+
+    def _take_batch(self) -> tuple[list[Entry], list, dict]:
+        """The planned batch holding the oldest ready item, from that item's group (removed from ready);
+        without cross-caller batching, from that item's call only."""
+        oldest = min(self._ready, key=lambda e: (e.call.seq, e.index))
+        if self._cross_caller:
+            members = [e for e in self._ready if e.call.group == oldest.call.group]
+        else:
+            members = [e for e in self._ready if e.call is oldest.call]
+        plans = self._plan([len(e.item) for e in members])
+        position = members.index(oldest)
+        chosen = [members[k] for k in next(p for p in plans if position in p)]
+        taken = {id(e) for e in chosen}
+        self._ready = [e for e in self._ready if id(e) not in taken]
+        logger.debug("batch plan: %d of %d ready items of the group in %d batches; running %d rows", len(members),
+                     len(self._ready) + len(chosen), len(plans), len(chosen))
+        return chosen, [e.item for e in members], self._groups[oldest.call.group][1]
+
+    def _run_batch(self, entries: list[Entry], ready: list, state: dict) -> None:
+        entries = [e for e in entries if not e.call.done]
+        if not entries:
+            return
+        items = [e.item for e in entries]
+        forward = entries[0].call.job.forward
+        failed: dict[int, Qwen3VLError] = {}
+
+        def run(sub: list[int]) -> list:
+            start = time.perf_counter()
+            out = list(forward([items[k] for k in sub], state, ready))
+            self._forwarded(len(sub), sum(len(items[k]) for k in sub), time.perf_counter() - start,
+                            len({entries[k].call.seq for k in sub}))
+            return out
+
+        try:
+            values = run_with_split(list(range(len(entries))), run, failed.__setitem__)
+        except Exception as exc:  # never let the worker die; every item gets its error
+            logger.exception("unexpected failure of the forward worker")
+            values, failed = {}, {k: preparation_error(exc) for k in range(len(entries))}
+        outputs: list[tuple[Entry, Any, Qwen3VLError | None]] = []
+        for k, entry in enumerate(entries):
+            if k in failed:
+                outputs.append((entry, None, failed[k].at(entry.index)))
+                continue
+            try:
+                outputs.append((entry, entry.call.job.finish(entry.index, values[k], entry.item), None))
+            except Qwen3VLError as exc:
+                outputs.append((entry, None, exc.at(entry.index)))
+        done: list = []
+        with self._cond:
+            for entry, output, error in outputs:
+                if error is not None:
+                    self._item_failed(entry.call, entry.index, error, done)
+                else:
+                    self._record(entry.call, entry.index, output, done)
+        self._complete(done)
+        for entry in entries:
+            if entry.call.job.on_progress is not None:
+                entry.call.job.on_progress(1)
+
+    def _forwarded(self, rows: int, tokens: int, seconds: float, callers: int) -> None:
+        with self._cond:
+            self._forwards += 1
+            self._forward_items += rows
+            self._forward_tokens += tokens
+            self._forward_seconds += seconds
+            listeners = list(self._listeners)
+        logger.debug("forward pass: %d rows, %d tokens, %d callers, %.3f s", rows, tokens, callers, seconds)
+        for fn in listeners:
+            try:
+                fn(rows, tokens, seconds, callers)
+            except Exception:
+                logger.exception("a batch listener failed")
+
+    def _watch_deadlines(self) -> None:
+        """Fail calls whose deadline passed (their unstarted items are dropped); exits when idle."""
+        while True:
+            done: list = []
+            with self._cond:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                while self._deadlines and (self._deadlines[0][2].done or self._deadlines[0][0] <= now):
+                    _, _, call = heapq.heappop(self._deadlines)
+                    if not call.done:
+                        logger.debug("call %d timed out: %d items not run were dropped", call.seq, len(call.open))
+                        self._end(call, RequestTimeoutError(
+                            f"the call did not finish within its timeout ({call.job.timeout} s)"), done)
+                if not done:
+                    if self._deadlines:
+                        self._cond.wait(self._deadlines[0][0] - now)
+                        continue
+                    self._cond.wait(IDLE_SECONDS)
+                    if not self._deadlines:
+                        self._timer = None
+                        return
+            self._complete(done)

@@ -1,0 +1,83 @@
+"""What an engine submits to its dispatcher (:class:`Job`) and the dispatcher's record of one
+admitted call; the per-item error boundary (:func:`preparation_error`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError, Qwen3VLError
+from .batching import window_bounds
+
+__all__ = ["Job", "CallState", "Entry", "preparation_error"]
+
+
+def preparation_error(exc: BaseException, index: int | None = None, param: str | None = None) -> Qwen3VLError:
+    """The typed error of an item (or of ``param``) whose preparation raised ``exc`` (cause chained)."""
+    if not isinstance(exc, Qwen3VLError):
+        err = InputError(f"could not prepare the input ({type(exc).__name__}: {exc})")
+        err.__cause__ = exc
+        exc = err
+    if index is None and param is None:
+        return exc
+    return exc.at(index if index is not None else 0, param)
+
+
+@dataclass(eq=False)
+class Job:
+    """One call: its items and how the engine prepares, runs and finishes them."""
+
+    #: per item, its coerced input, or the typed error it already failed with
+    items: list
+    #: cheap token estimate per item, for admission
+    estimates: list[int]
+    #: ``prepare(item, context) -> PreparedItem``; may raise anything (typed by :func:`preparation_error`)
+    prepare: Callable[[Any, dict], Any]
+    #: ``forward(prepared_items, group_state, ready_items) -> one value per item`` (a sequence or a tensor)
+    forward: Callable[[list, dict, list], Any]
+    #: ``finish(index, value, prepared) -> output``; may raise a Qwen3VLError for that item
+    finish: Callable[[int, Any, Any], Any]
+    #: run before any item, in the pool or inline: returns ``(group, context)``; may raise (the call fails)
+    setup: Callable[[], tuple[Hashable, dict]] | None = None
+    #: items of one group may share a batch; ``context`` seeds the group's state on first use
+    group: Hashable = "default"
+    context: dict = field(default_factory=dict)
+    #: fail the whole call with the first item error (``errors="raise"``) instead of an ItemError per item
+    fail_fast: bool = False
+    inline: bool = False
+    window: int = 128
+    timeout: float | None = None
+    on_progress: Callable[[int], None] | None = None
+
+
+class CallState:
+    """Book-keeping of one admitted job (guarded by the dispatcher's lock)."""
+
+    def __init__(self, job: Job, seq: int, future: Future):
+        self.job, self.seq, self.future = job, seq, future
+        n = len(job.items)
+        self.results: list = [None] * n
+        self.open = set(range(n))
+        self.bounds = window_bounds(n, job.window)
+        self.window_of = [k for k, (start, end) in enumerate(self.bounds) for _ in range(start, end)]
+        self.next_window = 0
+        self.active = 0  # windows admitted to preparation and not yet finished
+        self.prep_left: dict[int, int] = {}
+        self.run_left: dict[int, int] = {}
+        self.prepared: dict[int, list] = {}
+        self.group: Hashable = job.group
+        self.context: dict = job.context
+        self.done = False
+        self.joined = False  # counted in its group's slot
+        self.pool_futures: list[Future] = []
+        self.deadline = time.monotonic() + job.timeout if job.timeout is not None else None
+
+
+@dataclass(eq=False)
+class Entry:
+    call: CallState
+    index: int
+    item: Any

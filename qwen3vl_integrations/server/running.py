@@ -1,0 +1,71 @@
+"""Running one request on an engine: submit, wait without blocking the event loop, drop the work of a
+client that went away, and turn the first failed item into the request's error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from starlette.requests import Request
+
+from ..errors import ItemError, ModelOverloadedError, Qwen3VLError, RequestTimeoutError
+from .errors import ApiError, from_library, overloaded
+
+__all__ = ["ClientDisconnected", "run_engine", "first_error"]
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection before the answer was ready (its queued items were dropped)."""
+
+
+async def _disconnected(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def run_engine(request: Request, submit: Callable[[], Future]) -> list:
+    """Call ``submit()`` (an engine's ``submit_embed``/``submit_score``) and wait for its results.
+
+    Overload answers 429 at once; a bad argument answers with its status; a disconnect cancels the call.
+    """
+    try:
+        future = submit()
+    except ModelOverloadedError as exc:
+        raise overloaded(exc) from None
+    except Qwen3VLError as exc:
+        raise from_library(exc) from None
+    waiter = asyncio.wrap_future(future)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({waiter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if waiter not in done:
+        future.cancel()
+        waiter.cancel()
+        raise ClientDisconnected()
+    try:
+        return waiter.result()
+    except RequestTimeoutError as exc:
+        raise from_library(exc) from None
+    except Qwen3VLError as exc:  # e.g. the rerank query itself is bad (param "query")
+        raise from_library(exc) from None
+
+
+def first_error(results: list, field: str) -> None:
+    """Raise the error of the first failed item, named ``<field>[k]`` (nothing is answered partially)."""
+    for k, value in enumerate(results):
+        if isinstance(value, ItemError):
+            raise from_library(value.error, f"{field}[{k}]")
+
+
+def check_count(count: int, limit: int, field: str, setting: str) -> None:
+    """400 for no items, 422 for more items than the limit (TEI's wording)."""
+    if count == 0:
+        raise ApiError(400, f"{field} is empty: send at least one item", code="empty", param=field)
+    if count > limit:
+        raise ApiError(422, f"batch size {count} > maximum allowed batch size {limit} ({setting})",
+                       code="validation", param=field)
