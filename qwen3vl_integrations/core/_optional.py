@@ -26,6 +26,7 @@ OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "prometheus_client": ("prometheus-client", "server"),
     "ray": ("ray[data]", "ray"),
     "pyarrow": ("pyarrow", "ray"),
+    "pymilvus.bulk_writer": ("pymilvus[bulk_writer]", "ray-bulk"),
 }
 
 

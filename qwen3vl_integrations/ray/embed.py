@@ -81,7 +81,7 @@ def embed_dataset(ds, model: str, *, concurrency: int | tuple[int, int] = 1, num
                   precision: str = "float32", instruction: str | None = None, column: str = DEFAULT_VECTOR_COLUMN,
                   device: str | None = None, dtype: str | None = None, config: EngineConfig | None = None,
                   policy: MediaPolicy | None = None, decode_batch_size: int = 16, decode_concurrency: int | None = None,
-                  decode_num_cpus: float = 1.0, reader: RowReader = row_input):
+                  decode_num_cpus: float = 1.0, reader: RowReader = row_input, extra_columns: tuple[str, ...] = ()):
     """``ds`` (rows as in :mod:`qwen3vl_integrations.ray.rows`) with a vector column and the error
     fields added, lazily: nothing runs until the result is consumed or written.
 
@@ -96,7 +96,7 @@ def embed_dataset(ds, model: str, *, concurrency: int | tuple[int, int] = 1, num
     - ``config`` / ``policy``: engine settings and media policy, fixed here on the driver for every
       worker (default ``EngineConfig.from_env()``, the default policy).
     - ``decode_*``: the CPU stage (see :func:`~qwen3vl_integrations.ray.prepare_dataset`);
-      ``reader`` maps a row to its item there.
+      ``reader`` maps a row to its item there, adding the string columns ``extra_columns``.
     """
     ray = optional_import("ray")
     if precision not in PRECISIONS:
@@ -111,8 +111,8 @@ def embed_dataset(ds, model: str, *, concurrency: int | tuple[int, int] = 1, num
     gpus = _gpus_per_actor(num_gpus_per_actor, ray)
     if gpus == 0 and device is None:
         device = "cpu"
-    prepared = prepare_dataset(ds, config=config, policy=policy, reader=reader, batch_size=decode_batch_size,
-                               concurrency=decode_concurrency, num_cpus=decode_num_cpus)
+    prepared = prepare_dataset(ds, config=config, policy=policy, reader=reader, extra_columns=extra_columns,
+                               batch_size=decode_batch_size, concurrency=decode_concurrency, num_cpus=decode_num_cpus)
     settings = {"config": config, "policy": policy, "device": device, "dtype": dtype, "dim": dim,
                 "precision": precision, "instruction": instruction, "column": column}
     return prepared.map_batches(EmbedActor, batch_format="pyarrow", batch_size=batch_size, compute=compute,

@@ -33,10 +33,11 @@ RowReader = Callable[[dict], "tuple[Any, dict]"]
 
 
 def prepare_batch(table, *, config: EngineConfig, policy: MediaPolicy = DEFAULT_POLICY,
-                  reader: RowReader = row_input):
+                  reader: RowReader = row_input, extra_columns: tuple[str, ...] = ()):
     """One batch (a ``pyarrow.Table``) of the CPU stage: every row's item decoded and pickled into
     the ``_qwen3vl_prepared`` column, or its error fields set. Rows that arrive with an
-    ``error_code`` already (from an earlier stage) are passed through untouched."""
+    ``error_code`` already (from an earlier stage) are passed through untouched. ``extra_columns``:
+    the string columns ``reader`` adds, present (null on failed rows) even when every row fails."""
     pa = optional_import("pyarrow")
     started = time.perf_counter()
     decoder = MediaDecoder(config, policy)
@@ -55,8 +56,9 @@ def prepare_batch(table, *, config: EngineConfig, policy: MediaPolicy = DEFAULT_
             codes[i], messages[i] = getattr(exc, "code", "unreadable"), error_detail(exc)
             logger.info("row %d of a batch cannot be decoded: %s: %s", i, codes[i], messages[i])
     out = table.drop_columns([c for c in (ERROR_CODE, ERROR_MESSAGE, PREPARED) if c in table.column_names])
-    for name in sorted({key for extra in extras for key in extra}):
-        out = out.append_column(name, pa.array([extra.get(name) for extra in extras]))
+    for name in dict.fromkeys([*extra_columns, *sorted({key for extra in extras for key in extra})]):
+        kind = pa.string() if name in extra_columns else None
+        out = out.append_column(name, pa.array([extra.get(name) for extra in extras], kind))
     out = out.append_column(PREPARED, pa.array(blobs, pa.large_binary()))
     out = out.append_column(ERROR_CODE, pa.array(codes, pa.string()))
     out = out.append_column(ERROR_MESSAGE, pa.array(messages, pa.string()))
@@ -65,8 +67,8 @@ def prepare_batch(table, *, config: EngineConfig, policy: MediaPolicy = DEFAULT_
 
 
 def prepare_dataset(ds, *, config: EngineConfig | None = None, policy: MediaPolicy | None = None,
-                    reader: RowReader = row_input, batch_size: int = 16, concurrency: int | None = None,
-                    num_cpus: float = 1.0, memory: float | None = DECODE_MEMORY):
+                    reader: RowReader = row_input, extra_columns: tuple[str, ...] = (), batch_size: int = 16,
+                    concurrency: int | None = None, num_cpus: float = 1.0, memory: float | None = DECODE_MEMORY):
     """``ds`` with the CPU stage added (lazily, like every Ray Data transform).
 
     ``config`` / ``policy``: the engine settings and media policy the actors will use (default:
@@ -80,7 +82,8 @@ def prepare_dataset(ds, *, config: EngineConfig | None = None, policy: MediaPoli
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be >= 1 or None, got {concurrency}")
-    kwargs = {"config": config or EngineConfig.from_env(), "policy": policy or DEFAULT_POLICY, "reader": reader}
+    kwargs = {"config": config or EngineConfig.from_env(), "policy": policy or DEFAULT_POLICY, "reader": reader,
+              "extra_columns": tuple(extra_columns)}
     return ds.map_batches(prepare_batch, batch_format="pyarrow", batch_size=batch_size, fn_kwargs=kwargs,
                           compute=ray.data.TaskPoolStrategy(size=concurrency), num_cpus=num_cpus, memory=memory,
                           udf_modifying_row_count=False)

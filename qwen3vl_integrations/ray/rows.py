@@ -30,23 +30,30 @@ Every other column (ids, sources, metadata) is passed through unchanged. The sta
 
 Between the CPU stage and the actors a row also carries ``_qwen3vl_prepared``: its item with the
 media already decoded (pickled), dropped by the actors.
+
+Rows of the ingestion runner (:mod:`.sync`) hold an ingest ``SourceItem`` instead of input
+columns: ``id`` and ``_qwen3vl_item`` (the item, pickled: its ids, source, place and loader),
+read by :func:`source_item_input`, which adds the item's ``snippet`` column.
 """
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from qwen3vl_integrations import MultimodalInput
 from qwen3vl_integrations.errors import UnsupportedInputError
 
 __all__ = [
-    "INPUT_COLUMNS", "ERROR_CODE", "ERROR_MESSAGE", "PREPARED", "DEFAULT_VECTOR_COLUMN", "row_input", "error_detail",
+    "INPUT_COLUMNS", "ERROR_CODE", "ERROR_MESSAGE", "PREPARED", "DEFAULT_VECTOR_COLUMN", "ITEM", "SNIPPET",
+    "row_input", "source_item_input", "error_detail",
 ]
 
 INPUT_COLUMNS = ("text", "image", "image_uri", "video", "video_uri", "frames", "instruction")
 ERROR_CODE, ERROR_MESSAGE = "error_code", "error_message"
 PREPARED = "_qwen3vl_prepared"
 DEFAULT_VECTOR_COLUMN = "vector"
+ITEM, SNIPPET = "_qwen3vl_item", "snippet"
 
 
 def row_input(row: dict) -> tuple[Any, dict]:
@@ -65,6 +72,13 @@ def row_input(row: dict) -> tuple[Any, dict]:
     item = MultimodalInput(texts=tuple(texts), videos=tuple(videos),
                            images=(*_values(row.get("image")), *_values(row.get("image_uri"))), instruction=instruction)
     return item, {}
+
+
+def source_item_input(row: dict) -> tuple[Any, dict]:
+    """The embedder input of a row holding a pickled ingest ``SourceItem`` (``_qwen3vl_item``),
+    loaded here (a PDF page is rendered, a text chunk read), and its ``snippet`` column."""
+    payload, snippet = pickle.loads(row[ITEM]).load()
+    return payload, {SNIPPET: snippet}
 
 
 def _values(value) -> list:

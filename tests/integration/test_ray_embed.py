@@ -15,20 +15,18 @@ ray = pytest.importorskip("ray")
 
 from qwen3vl_integrations.ray import embed_dataset  # noqa: E402
 from tests.conftest import cosine, random_image  # noqa: E402
+from tests.integration.ray_support import STAGE_CPUS, actor_processes, start_ray  # noqa: E402
 from tests.unit.conftest import png_bytes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
-STAGE_CPUS = {"num_cpus_per_actor": 0.5, "decode_num_cpus": 0.5}  # an actor and a decode task fit beside others
-ACTOR_TITLE = "MapBatches(EmbedActor)"
 
 
 @pytest.fixture(scope="module")
 def ray_session():
     """One local Ray for the module, sized for a shared 2-core machine."""
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    start_ray(ray)
     yield
     ray.shutdown()
 
@@ -91,32 +89,6 @@ def test_bad_rows_get_error_fields_and_nothing_is_lost(embedded):
         assert (row["error_code"], row["vector"]) == (code, None), row
         assert row["error_message"] and not row["error_message"].startswith("input[")
     assert results[1]["image"] == rows[1]["image"]  # input columns pass through
-
-
-def actor_processes() -> list[int]:
-    """Pids of the embed actors of this test's Ray (processes below this one, titled by Ray)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            title = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if ACTOR_TITLE in title and _descends_from(int(entry), os.getpid()):
-            found.append(int(entry))
-    return found
-
-
-def _descends_from(pid: int, ancestor: int) -> bool:
-    while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            return False
-        if pid == ancestor:
-            return True
-    return False
 
 
 def gated_rows(batch, gate: str):
