@@ -36,6 +36,7 @@ from .options import (
     CliError,
     add_model_options,
     add_output_options,
+    add_ray_options,
     add_store_options,
     env_default,
     int_between,
@@ -107,6 +108,11 @@ def _dim(args, stored_dim: int | None, embedder) -> int | None:
     return stored_dim if stored_dim is not None and stored_dim <= hidden else None
 
 
+def model_name(spec: str) -> str:
+    """The model id a collection records for ``--model spec`` (a local directory: its absolute path)."""
+    return os.path.abspath(spec) if spec != TINY_RANDOM and os.path.isdir(spec) else spec
+
+
 def _open(args, *, reranker: bool = False, must_exist: bool = False, **index_kwargs) -> MultimodalIndex:
     """Open the store first (a locked database fails fast), then load the model(s) it needs."""
     store = _open_store(args, must_exist=must_exist)
@@ -123,9 +129,8 @@ def _open(args, *, reranker: bool = False, must_exist: bool = False, **index_kwa
             if rr_spec == TINY_RANDOM and spec != TINY_RANDOM:
                 warn_random(args.quiet)
             rr = load_reranker(rr_spec, device=args.device, config=config)
-        model_name = os.path.abspath(spec) if spec != TINY_RANDOM and os.path.isdir(spec) else spec
         return MultimodalIndex(embedder, store=store, reranker=rr, dim=_dim(args, stored_dim, embedder),
-                               model_name=model_name, **index_kwargs)
+                               model_name=model_name(spec), **index_kwargs)
     except BaseException:
         store.close()
         raise
@@ -154,6 +159,7 @@ def register_index(sub) -> None:
                        help="also follow file symlinks that point outside the indexed folders")
     index.add_argument("--allow-partial", action="store_true", help="exit 0 even when some items failed")
     index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ray_options(index)
     add_output_options(index, "print the report as JSON")
     index.set_defaults(handler=cmd_index, validate=_validate_index)
 
@@ -165,16 +171,25 @@ def _validate_index(args) -> str | None:
 
 
 def cmd_index(args) -> int:
+    if args.ray is not None:
+        from .ray_index import cmd_index_ray
+
+        return cmd_index_ray(args)
     index = _open(args, batch_size=args.batch_size, chunk_chars=args.chunk_chars, chunk_overlap=args.chunk_overlap,
                   pdf_dpi=args.pdf_dpi)
     with index:
         report = index.add(args.paths, follow_symlinks=args.follow_symlinks,
                            show_progress=not (args.no_progress or args.quiet))
         rows = index.store.count()
+    return index_outcome(args, report, index.store.label, rows)
+
+
+def index_outcome(args, report, label: str, rows: int) -> int:
+    """Print an index report as asked (JSON, summary or nothing) and return the exit code."""
     if args.json:
         _print_json({**report.to_dict(), "collection": args.collection, "db": args.db, "rows": rows})
     elif not args.quiet:
-        print(format_report(report, index.store.label, rows))
+        print(format_report(report, label, rows))
     if report.ok or args.allow_partial:
         return 0
     if args.quiet and not args.json:

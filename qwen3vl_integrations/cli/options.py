@@ -16,7 +16,7 @@ from qwen3vl_integrations.ingest import MAX_SEARCH_LIMIT
 
 __all__ = ["ENV_PREFIX", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_MODEL", "EXIT_MISMATCH", "EXIT_LOCKED",
            "EXIT_INTERRUPTED", "CliError", "env_default", "positive_int", "int_between", "positive_float",
-           "add_store_options", "add_model_options", "add_output_options", "DEFAULT_DB", "DEFAULT_COLLECTION",
+           "add_store_options", "add_model_options", "add_output_options", "add_ray_options", "DEFAULT_DB", "DEFAULT_COLLECTION",
            "SEARCH_LIMIT"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_MISMATCH, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 75, 130
@@ -112,6 +112,25 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help=f"Matryoshka vector size (default: the collection's, else the model's) [{ENV_PREFIX}DIM]")
     model.add_argument("--device", metavar="DEV", default=env_default("DEVICE"),
                        help=f"cpu, cuda, cuda:1 ... (default: CUDA when present) [{ENV_PREFIX}DEVICE]")
+
+
+def _gpu_share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 64, got {str(text)!r}")
+    return value
+
+
+def add_ray_options(parser: argparse.ArgumentParser) -> None:
+    ray = parser.add_argument_group("ray (extra ray; docs/distributed.md)")
+    ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="run the job on a Ray cluster, with the same report, sync and exit codes: bare --ray joins "
+                          "the cluster of RAY_ADDRESS or the one `ray start` runs here, else starts a local Ray; "
+                          "'auto': an existing cluster only; or host:port, ray://host:10001")
+    ray.add_argument("--ray-actors", metavar="N", type=positive_int,
+                     help="model actors (default: one per GPU of the cluster, else 1)")
+    ray.add_argument("--ray-gpus-per-actor", metavar="G", type=_typed(_gpu_share, "number"),
+                     help="GPUs per model actor, 0.5 puts two on a GPU (default: 1 when the cluster has GPUs, else 0)")
 
 
 def add_output_options(parser: argparse.ArgumentParser, json_help: str) -> None:
