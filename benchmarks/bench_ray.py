@@ -1,25 +1,26 @@
-"""Ray Data embedding throughput: the local embedder vs ``embed_dataset`` with 1 and 2 actors.
+"""The ingestion pipeline on Ray: a local ``ingest.sync`` vs ``sync_on_ray`` with 1 and 2 actors.
 
-One run, one generated mixed corpus (texts, images of 32x32..2400x1600, frame-list videos, mp4
-files; every item distinct), one checkpoint, CPU float32. Prints items/s of:
+One run, one generated folder (texts of 5-2000 tokens, images of 32x32..2400x1600, mp4 clips of
+2-6 s, PDFs of 3 pages; every file distinct), one checkpoint and device, each run into a fresh
+Milvus Lite database. Prints items/s of:
 
-- local: ``Qwen3VLEmbedder.embed`` in this process (model loaded before timing), and its two
-  stages timed apart: decode (``MediaDecoder.decode`` of every item, serial) and forward
-  (``embed`` of the decoded items: HF processor calls, tokenising, forward passes);
-- ray-1 / ray-2: ``embed_dataset`` on a local Ray of ``--cpus`` CPUs with 1 and 2 actors; wall
-  time including the actors' start-up (model load), time to the first rows, the steady rate after
-  them, and the per-stage worker-seconds Ray Data records (decode tasks, actor calls). A 2-row
-  warm-up job runs first, so decode task workers have imported the package; actors are new
-  processes in every job, and "first s" includes their model load. Ray's stage seconds include
-  what a worker spends on its first call (importing the package when it had not yet): an upper
-  bound at small corpora; the local decode / forward split is the per-item cost the model uses.
+- local: ``ingest.sync`` in this process (model loaded before timing), and its stages timed apart
+  on the same items: decode (``item.load()`` + ``MediaDecoder.decode``, serial, one CPU), forward
+  (``embed_documents`` of the decoded items: HF processor calls, tokenising, forward passes) and
+  write (``MilvusStore.write`` of the vectors);
+- ray-1 / ray-2: ``sync_on_ray`` on a local Ray of ``--cpus`` CPUs with 1 and 2 actors: wall time
+  including planning (the expansion tasks) and the actors' start-up (model load), and per stage the
+  worker-seconds Ray Data records (decode tasks, actor calls) plus the driver's write seconds
+  (Milvus Lite is written from the driver). A small warm-up job runs first so task workers have
+  imported the package; actors are new processes in every job.
 
-Vectors must agree with the local ones (cosine >= 0.99999). The closing lines give per-item costs
-and the scaling model ``items/s ~= min(actors / forward_s_per_item, decode_cpus / decode_s_per_item)``
-evaluated for N actors: a paper estimate for GPUs until measured on one. No write stage yet (the
-Milvus sink comes with the ingestion runner).
+The stored rows of every Ray run must equal the local run's (ids, and vectors to cosine >= 0.99999).
+The closing lines give the measured per-item costs and the scaling model
+``items/s(N GPUs) ~= min(N x g, decode_cpus / decode_s, 1 / write_s)`` where ``g`` (items/s per GPU)
+is a PAPER ESTIMATE from FLOPs (``2 x parameters x tokens`` of Qwen3-VL-Embedding-2B at an assumed
+utilisation of an assumed accelerator, both printed) until a GPU is measured.
 
-    python benchmarks/bench_ray.py [--items 120] [--cpus 2] [--checkpoint DIR | --size small] [--quick]
+    python benchmarks/bench_ray.py [--items 120] [--cpus 2] [--checkpoint DIR | --size small] [--device cpu] [--quick]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import logging
 import math
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -41,61 +43,94 @@ from _corpus import _image, _image_size, _mp4, _text
 
 from qwen3vl_integrations import Qwen3VLEmbedder
 from qwen3vl_integrations.core.decoding import MediaDecoder
+from qwen3vl_integrations.ingest import IndexSettings, Row, SourceOptions, iter_entries, sync
+from qwen3vl_integrations.milvus import MilvusStore
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 _OPERATOR = re.compile(r"^Operator \d+ (?P<name>.+?):")
 _REMOTE = re.compile(r"Remote wall time:.*?(?P<value>[\d.]+)(?P<unit>us|ms|s) total")
+_STAGES = {"prepare_batch": "decode", "EmbedActor": "forward", "WriteStage": "write"}
+MEDIA = Path(__file__).resolve().parents[1] / "examples" / "media"
+#: paper figures of Qwen3-VL-Embedding-2B (config: 28 decoder layers of width 2048; a 24-layer vision
+#: tower of width 1024): parameters in the language model and in the vision tower
+LM_PARAMS, VISION_PARAMS = 1.7e9, 0.4e9
+#: an H100/H200-class accelerator: bf16 dense matmul throughput, and the share a batched
+#: embedding forward is assumed to reach (both assumptions, not measurements of this code)
+GPU_FLOPS, GPU_UTILISATION = 790e12, 0.35
+DECODE_CPUS_PER_GPU = 8
 
 
-def build_rows(folder: Path, count: int, seed: int = 0) -> list[dict]:
-    """``count`` rows (ids 0..count-1): 60 % texts (5-2000 tokens, log-uniform), 30 % images (PNG/JPEG
-    files), 5 % frame lists (4-16 frames), 5 % mp4 files (2-6 s)."""
+def build_folder(folder: Path, count: int, seed: int = 0) -> None:
+    """``count`` files: 60 % texts, 30 % images (PNG/JPEG), 5 % mp4 clips, 5 % 3-page PDFs."""
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
+    pdf = (MEDIA / "field_report.pdf").read_bytes()
     for k in range(count):
         draw = rng.random()
         if draw < 0.60:
-            rows.append({"text": _text(rng, int(math.exp(rng.uniform(math.log(5), math.log(2000)))))})
+            (folder / f"note_{k}.txt").write_text(_text(rng, int(math.exp(rng.uniform(math.log(5), math.log(2000))))))
         elif draw < 0.90:
-            path = folder / f"img_{k}.{'jpg' if k % 2 else 'png'}"
-            _image(nrng, *_image_size(rng)).save(path)
-            rows.append({"image_uri": str(path)})
+            _image(nrng, *_image_size(rng)).save(folder / f"img_{k}.{'jpg' if k % 2 else 'png'}")
         elif draw < 0.95:
-            frames = []
-            for f in range(rng.randint(4, 16)):
-                frames.append(str(folder / f"vid{k}_frame{f}.jpg"))
-                _image(nrng, 240, 320).save(frames[-1])
-            rows.append({"frames": frames})
-        else:
-            path = folder / f"clip_{k}.mp4"
-            _mp4(path, nrng, rng.randint(2, 6))
-            rows.append({"video_uri": str(path)})
-    keys = ("text", "image_uri", "frames", "video_uri")
-    return [{"id": k, **{key: row.get(key) for key in keys}} for k, row in enumerate(rows)]
+            _mp4(folder / f"clip_{k}.mp4", nrng, rng.randint(2, 6))
+        else:  # the same pages, distinct bytes (a trailing comment after %%EOF)
+            (folder / f"report_{k}.pdf").write_bytes(pdf + f"\n% copy {k}\n".encode())
 
 
-def as_input(row: dict):
-    if row["text"] is not None:
-        return row["text"]
-    if row["image_uri"] is not None:
-        return {"image": row["image_uri"]}
-    return {"video": row["frames"] if row["frames"] is not None else row["video_uri"]}
+class TimedSink:
+    """A MilvusStore whose ``write`` time is added up (the driver's write stage)."""
+
+    def __init__(self, store: MilvusStore):
+        self.store, self.label, self.seconds = store, store.label, 0.0
+
+    def write(self, rows):
+        start = time.perf_counter()
+        try:
+            return self.store.write(rows)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
 
 
-def run_local(emb: Qwen3VLEmbedder, rows: list[dict]) -> dict:
-    inputs = [as_input(row) for row in rows]
-    start = time.perf_counter()
-    vectors = emb.embed(inputs)
-    total = time.perf_counter() - start
+def stored(db: str) -> dict[str, np.ndarray]:
+    with MilvusStore(db) as store:
+        store.ensure_loaded()
+        return {r["id"]: np.asarray(r["vector"]) for r in store._query("", ["id", "vector"], limit=16384)}
+
+
+def run_local(emb, folder: Path, db: Path, settings: IndexSettings, options: SourceOptions) -> dict:
+    with MilvusStore(str(db)) as store:
+        start = time.perf_counter()
+        report = sync([folder], store, emb, settings=settings, options=options)
+        wall = time.perf_counter() - start
+    items = [item for entry in iter_entries([folder], settings.settings_hash, options) for item in entry.items]
     decoder = MediaDecoder(emb.config, emb.policy)
+    loaded, decoded, per_item = [], [], []
+    for item in items:
+        start = time.perf_counter()
+        loaded.append(item.load())
+        decoded.append(decoder.decode(loaded[-1][0]))
+        per_item.append(time.perf_counter() - start)
+    decode = sum(per_item)
     start = time.perf_counter()
-    decoded = [decoder.decode(x) for x in inputs]
-    decode = time.perf_counter() - start
-    start = time.perf_counter()
-    emb.embed(decoded)
+    vectors = emb.embed_documents(decoded, dim=settings.dim)
     forward = time.perf_counter() - start
-    return {"vectors": vectors, "wall": total, "decode": decode, "forward": forward}
+    prepared = [emb.prepare(payload) for payload, _ in loaded]
+    flops = [2 * LM_PARAMS * len(p) + 2 * VISION_PARAMS * sum(math.prod(v.grid_thw) for v in (*p.images, *p.videos))
+             for p in prepared]
+    rows = [Row(i.id, i.content_id, v, i.source, i.modality, i.page, i.offset, s, i.metadata)
+            for i, v, (_, s) in zip(items, vectors, loaded)]
+    with MilvusStore(str(db.with_name("write-only.db"))) as store:
+        store.create(settings)
+        start = time.perf_counter()
+        for k in range(0, len(rows), 32):
+            store.write(rows[k:k + 32])
+        write = time.perf_counter() - start
+    return {"items": report.indexed, "wall": wall, "decode": decode, "forward": forward, "write": write,
+            "flops": flops, "decode_each": per_item, "modalities": [item.modality for item in items],
+            "rows": stored(str(db))}
 
 
 def stage_seconds(stats: str) -> dict:
@@ -109,42 +144,43 @@ def stage_seconds(stats: str) -> dict:
             continue
         match = _REMOTE.search(line)
         if match and name:
-            stage = "decode" if "prepare_batch" in name else "forward" if "EmbedActor" in name else None
+            stage = next((s for key, s in _STAGES.items() if key in name), None)
             if stage:
                 out[stage] = out.get(stage, 0.0) + float(match.group("value")) * _UNITS[match.group("unit")]
             name = None
     return out
 
 
-def run_ray(ray, ckpt: Path, rows: list[dict], actors: int, cpus: int, batch_size: int) -> dict:
-    from qwen3vl_integrations.ray import embed_dataset
+def run_ray(ckpt: Path, folder: Path, db: Path, settings, options, actors: int, cpus: int, batch: int,
+            device: str = "cpu") -> dict:
+    from qwen3vl_integrations.ray import sync_on_ray
 
     decode_cpus = 0.5
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // 8))
-    out = embed_dataset(ds, str(ckpt), concurrency=actors, num_gpus_per_actor=0,
-                        num_cpus_per_actor=(cpus - decode_cpus) / actors, batch_size=batch_size,
-                        decode_batch_size=8, decode_num_cpus=decode_cpus)
-    start, first, got = time.perf_counter(), None, []
-    for batch in out.iter_batches(batch_size=None, prefetch_batches=0, batch_format="pyarrow"):
-        first = first or time.perf_counter()
-        got.extend(batch.select(["id", "vector", "error_code", "error_message"]).to_pylist())
-    end = time.perf_counter()
-    errors = [r for r in got if r["error_code"] is not None]
-    if errors or len(got) != len(rows):
-        raise SystemExit(f"ray-{actors}: {len(got)} rows back of {len(rows)}, errors: {errors[:3]}")
-    vectors = np.array([r["vector"] for r in sorted(got, key=lambda r: r["id"])], dtype=np.float32)
-    return {"vectors": vectors, "wall": end - start, "first": (first or end) - start,
-            **stage_seconds(out.stats())}
+    captured: list[str] = []
+    with MilvusStore(str(db)) as store:
+        sink = TimedSink(store)
+        start = time.perf_counter()
+        report = sync_on_ray([folder], sink, str(ckpt), settings=settings, options=options, concurrency=actors,
+                             num_gpus_per_actor=1 / actors if device == "cuda" else 0, device=device,
+                             num_cpus_per_actor=(cpus - decode_cpus) / actors, batch_size=batch,
+                             decode_batch_size=8, decode_num_cpus=decode_cpus, stats=captured.append)
+        wall = time.perf_counter() - start
+    if report.failed:
+        raise SystemExit(f"ray-{actors}: {report.failed} items failed: {report.failures[:3]}")
+    return {"items": report.indexed, "wall": wall, **stage_seconds("".join(captured)), "write": sink.seconds,
+            "rows": stored(str(db))}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=120, help="corpus rows (default 120)")
+    parser.add_argument("--items", type=int, default=120, help="files in the corpus (default 120)")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray (default 2)")
     parser.add_argument("--checkpoint", help="checkpoint dir (default: build a random one of --size)")
     parser.add_argument("--size", default="small", choices=("tiny", "small"), help="random checkpoint size")
     parser.add_argument("--batch-size", type=int, default=16, help="rows per actor call (default 16)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 12 items, tiny checkpoint")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="cpu (float32), or cuda: the local run and the actors (sharing one GPU) on it")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 12 files, tiny checkpoint")
     args = parser.parse_args(argv)
     if args.quick:
         args.items, args.size = 12, "tiny"
@@ -154,41 +190,77 @@ def main(argv: list[str] | None = None) -> int:
     from qwen3vl_integrations.testing import build_checkpoint
 
     tmp = Path(tempfile.mkdtemp(prefix="qwen3vl-bench-ray-"))
-    ckpt = Path(args.checkpoint) if args.checkpoint else build_checkpoint(tmp / args.size, size=args.size)
-    rows = build_rows(tmp / "media", args.items)
-    emb = Qwen3VLEmbedder.from_pretrained(ckpt, device="cpu", dtype="float32")
-    emb.embed([as_input(r) for r in rows[:2]])  # warm-up
-    local = run_local(emb, rows)
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, object_store_memory=512 * 2**20)
-    ray.data.DataContext.get_current().enable_progress_bars = False
     try:
-        run_ray(ray, ckpt, rows[:2], 1, args.cpus, args.batch_size)  # warm-up: task workers import the package
-        results = {f"ray-{n}": run_ray(ray, ckpt, rows, n, args.cpus, args.batch_size) for n in (1, 2)}
+        ckpt = Path(args.checkpoint) if args.checkpoint else build_checkpoint(tmp / args.size, size=args.size)
+        build_folder(tmp / "corpus", args.items)
+        emb = Qwen3VLEmbedder.from_pretrained(ckpt, device=args.device, dtype="float32" if args.device == "cpu" else None)
+        settings = IndexSettings.for_embedder(emb, chunk_chars=2000, chunk_overlap=200, pdf_dpi=150.0)
+        options = SourceOptions.for_embedder(emb)
+        emb.embed_documents(["warm-up", {"image": str(MEDIA / "coffee.jpg")}])
+        local = run_local(emb, tmp / "corpus", tmp / "local.db", settings, options)
+        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, object_store_memory=512 * 2**20)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        try:
+            warm = tmp / "warm"
+            warm.mkdir()
+            shutil.copy(MEDIA / "coffee.txt", warm)
+            run_ray(ckpt, warm, tmp / "warm.db", settings, options, 1, args.cpus, args.batch_size, args.device)
+            results = {f"ray-{n}": run_ray(ckpt, tmp / "corpus", tmp / f"ray{n}.db", settings, options, n, args.cpus,
+                                           args.batch_size, args.device) for n in (1, 2)}
+        finally:
+            ray.shutdown()
+        report(args, local, results)
     finally:
-        ray.shutdown()
-    report(args, rows, local, results)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def report(args, rows: list[dict], local: dict, results: dict) -> None:
-    n = len(rows)
-    print(f"corpus: {n} items, checkpoint {args.checkpoint or args.size}, local Ray of {args.cpus} CPUs, CPU float32")
-    print(f"{'run':<8} {'items/s':>9} {'wall s':>8} {'first s':>8} {'steady/s':>9} {'decode s':>9} {'forward s':>10}"
-          f" {'min cos':>10}")
-    print(f"{'local':<8} {n / local['wall']:>9.2f} {local['wall']:>8.2f} {'-':>8} {'-':>9} {local['decode']:>9.2f}"
-          f" {local['forward']:>10.2f} {'-':>10}")
+def min_cosine(rows: dict, reference: dict) -> float:
+    if sorted(rows) != sorted(reference):
+        raise SystemExit(f"the Ray run stored {len(rows)} rows, other ids than the local run's {len(reference)}")
+    return min(float(rows[k] @ reference[k] / (np.linalg.norm(rows[k]) * np.linalg.norm(reference[k])))
+               for k in reference)
+
+
+def report(args, local: dict, results: dict) -> None:
+    n = local["items"]
+    print(f"corpus: {args.items} files, {n} items; checkpoint {args.checkpoint or args.size}; local Ray of "
+          f"{args.cpus} CPUs; device {args.device}; Milvus Lite (written from the driver)")
+    print(f"{'run':<7} {'items/s':>8} {'wall s':>7} {'decode s':>9} {'forward s':>10} {'write s':>8} {'min cos':>10}")
+    print(f"{'local':<7} {n / local['wall']:>8.2f} {local['wall']:>7.2f} {local['decode']:>9.2f} "
+          f"{local['forward']:>10.2f} {local['write']:>8.2f} {'-':>10}")
     for name, r in results.items():
-        cos = float((r["vectors"] * local["vectors"]).sum(1).min())
-        steady = r["wall"] - r["first"]
-        print(f"{name:<8} {n / r['wall']:>9.2f} {r['wall']:>8.2f} {r['first']:>8.2f} "
-              f"{(n / steady if steady > 0 else float('nan')):>9.2f} {r.get('decode', float('nan')):>9.2f} "
-              f"{r.get('forward', float('nan')):>10.2f} {cos:>10.7f}")
-    decode, forward = local["decode"] / n, local["forward"] / n
-    print(f"per item (local, measured): decode {decode * 1e3:.1f} ms on one CPU, forward {forward * 1e3:.1f} ms")
-    print("scaling model: items/s ~= min(actors / forward_s, decode_cpus / decode_s); with decode CPUs = 4 x actors:")
-    for actors in (1, 2, 4, 8, 16):
-        print(f"  {actors:>2} actors: {min(actors / forward, 4 * actors / decode):>9.1f} items/s "
-              "(CPU forward cost; a GPU's is a paper estimate until measured)")
+        print(f"{name:<7} {n / r['wall']:>8.2f} {r['wall']:>7.2f} {r.get('decode', float('nan')):>9.2f} "
+              f"{r.get('forward', float('nan')):>10.2f} {r['write']:>8.2f} {min_cosine(r['rows'], local['rows']):>10.7f}")
+    scaling(local)
+
+
+def scaling(local: dict) -> None:
+    """The closing note: measured per-item costs, paper GPU estimates, the scaling model for N GPUs."""
+    n = local["items"]
+    decode, forward, write = (local[k] / n for k in ("decode", "forward", "write"))
+    flops = float(np.mean(local["flops"]))
+    gpu = GPU_FLOPS * GPU_UTILISATION / flops
+    print(f"per item, measured here: decode {decode * 1e3:.1f} ms (one CPU), forward {forward * 1e3:.1f} ms "
+          f"(this checkpoint on CPU), write {write * 1e3:.2f} ms (Milvus Lite, batches of 32)")
+    print(f"per item, PAPER ESTIMATE for Qwen3-VL-Embedding-2B: {flops / 1e12:.2f} TFLOP (2 x parameters x tokens of "
+          f"this corpus's prompts) -> {gpu:.0f} items/s per GPU at {GPU_UTILISATION:.0%} of {GPU_FLOPS / 1e12:.0f} "
+          "TFLOP/s (not measured: no GPU run yet)")
+    print(f"scaling model: items/s(N) ~= min(N x {gpu:.0f}, {DECODE_CPUS_PER_GPU} N CPUs / {decode * 1e3:.1f} ms, "
+          f"writes); driver writes (Milvus Lite) cap at {1 / write:.0f} items/s, worker upserts (servers) scale "
+          "with the writer actors")
+    print("per modality (decode measured here; TFLOP and GPU items/s PAPER ESTIMATES; CPUs a GPU needs to keep up):")
+    for modality in sorted(set(local["modalities"])):
+        picks = [k for k, m in enumerate(local["modalities"]) if m == modality]
+        dec = float(np.mean([local["decode_each"][k] for k in picks]))
+        per_gpu = GPU_FLOPS * GPU_UTILISATION / float(np.mean([local["flops"][k] for k in picks]))
+        print(f"  {modality:<9} {len(picks):>4} items  decode {dec * 1e3:>7.1f} ms  "
+              f"{np.mean([local['flops'][k] for k in picks]) / 1e12:>6.2f} TFLOP  {per_gpu:>7.0f} items/s per GPU  "
+              f"{per_gpu * dec:>5.1f} CPUs")
+    for gpus in (1, 2, 4, 8, 16, 32):
+        cpu_bound = DECODE_CPUS_PER_GPU * gpus / decode
+        print(f"  {gpus:>2} GPUs: {min(gpus * gpu, cpu_bound):>8.0f} items/s with worker writes, "
+              f"{min(gpus * gpu, cpu_bound, 1 / write):>8.0f} with driver writes (decode bound {cpu_bound:.0f})")
 
 
 if __name__ == "__main__":
