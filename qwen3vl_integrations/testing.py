@@ -328,7 +328,15 @@ def _write_checkpoint(out: Path, size: str, seed: int) -> Path:
         for name, param in model.named_parameters():
             if param.ndim >= 2 and "embed" not in name:
                 param.normal_(0.0, 0.05)
-    model.save_pretrained(out, safe_serialization=True)
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar: building is silent (it logs where)
+    try:
+        model.save_pretrained(out, safe_serialization=True)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     tokenizer = build_tokenizer()
     _processor(tokenizer).save_pretrained(out)
     _write_reference_layout(out, tokenizer)
