@@ -1,16 +1,35 @@
 """An in-memory Weaviate for the client-side adapter tests (no Weaviate binary can run here).
 
-It answers the few calls weaviate-client v4 makes for ``WeaviateStore`` and ``search``, over the
-real protocols, so the real client runs unmodified: REST ``GET /v1/meta``, ``GET /v1/schema/{name}``,
-``POST /v1/schema``, and gRPC ``Weaviate.Search`` (near_vector by cosine distance, fetch by ids,
-``Equal`` / ``ContainsAny`` / ``And`` / ``Or`` filters on text and id) and ``Weaviate.BatchObjects``. Every request is
-kept (``schemas``, ``searches``, ``batches``) so tests can read what the client actually sent.
+It answers the calls weaviate-client v4 makes for ``WeaviateStore``, ``Qwen3VLWeaviate`` and
+``search``, over the real protocols, so the real client runs unmodified:
+
+- REST: ``GET /v1/meta``, ``GET /v1/.well-known/ready`` and ``live``, ``GET /v1/schema[/{name}]``,
+  ``POST /v1/schema`` (422 when the class exists), ``DELETE /v1/schema/{name}``. A created class is
+  stored with the defaults Weaviate fills in (HNSW settings of ``entities/vectorindex/hnsw/config.go``,
+  property index flags, ``word`` tokenization), so the client's ``config.get`` can parse it.
+- gRPC ``Weaviate.Search``: ``near_vector`` (cosine distance), fetch with ``Equal`` / ``NotEqual`` /
+  ``Like`` / ``ContainsAny`` / ``And`` / ``Or`` filters on properties and ``_id`` (text filters compare
+  whole values, as ``field`` tokenization does), ``offset``/``limit`` capped at ``max_results``
+  (``QUERY_MAXIMUM_RESULTS``), the ``after`` cursor (uuid order, no filters allowed, not capped),
+  typed properties, named vectors on request.
+- gRPC ``BatchObjects`` (upsert by uuid; per-object errors for a property of the wrong type or not in
+  the schema, a vector whose length differs from the stored ones, or the ``refuse`` hook; the
+  ``drop`` hook acknowledges an object and loses it),
+  ``BatchDelete`` (by filter, at most ``max_results`` per call) and ``Aggregate`` (count, filtered).
+- ``api_key``: REST and gRPC then want ``Authorization: Bearer <key>`` (401 / UNAUTHENTICATED).
+
+The messages follow Weaviate's (``usecases/objects/validation``). Every request is kept
+(``posted``, ``searches``, ``batches``, ``deletes``) so tests can read what the client sent.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import copy
 import json
+import re
 import threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,18 +38,37 @@ from uuid import UUID
 import grpc
 import numpy as np
 from google.protobuf import json_format
-from weaviate.proto.v1 import base_pb2, batch_pb2, properties_pb2, search_get_pb2, weaviate_pb2_grpc
+from weaviate.proto.v1 import (
+    aggregate_pb2,
+    base_pb2,
+    batch_delete_pb2,
+    batch_pb2,
+    properties_pb2,
+    search_get_pb2,
+    weaviate_pb2_grpc,
+)
 
 VERSION = "1.33.0"
+HNSW_DEFAULTS = {"skip": False, "cleanupIntervalSeconds": 300, "maxConnections": 32, "efConstruction": 128,
+                 "ef": -1, "dynamicEfMin": 100, "dynamicEfMax": 500, "dynamicEfFactor": 8,
+                 "vectorCacheMaxObjects": 1_000_000_000_000, "flatSearchCutoff": 40000, "distance": "cosine",
+                 "filterStrategy": "sweeping", "pq": {"enabled": False}, "bq": {"enabled": False},
+                 "sq": {"enabled": False}}
+F = base_pb2.Filters
 
 
 class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
-    def __init__(self, refuse=lambda properties: None):
-        self.schemas: dict[str, dict] = {}
+    def __init__(self, refuse=lambda properties: None, *, drop=lambda properties: False, api_key: str | None = None,
+                 max_results: int = 10000):
+        self.schemas: dict[str, dict] = {}  # class name -> the class as Weaviate returns it (defaults filled in)
+        self.posted: list[dict] = []  # the classes as the client sent them
         self.objects: dict[str, dict[str, tuple[dict, dict]]] = {}  # collection -> uuid -> (props, vectors)
         self.searches: list = []
         self.batches: list = []
+        self.deletes: list = []
         self.refuse = refuse  # properties -> error message (the object is refused) or None
+        self.drop = drop  # properties -> True: the object is acknowledged and not stored (a lost write)
+        self.api_key, self.max_results = api_key, max_results
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
 
@@ -52,41 +90,143 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
         self._grpc.stop(None)
         self._http = None
 
+    def create_class(self, schema: dict) -> dict:
+        """Store ``schema`` as Weaviate does on ``POST /v1/schema``: with its defaults filled in."""
+        schema = copy.deepcopy(schema)
+        for prop in schema.get("properties", []):
+            kind = prop["dataType"][0]
+            prop.setdefault("indexFilterable", kind != "blob")
+            prop.setdefault("indexSearchable", kind == "text")
+            prop.setdefault("indexRangeFilters", False)
+            if kind == "text":
+                prop.setdefault("tokenization", "word")
+        for vector in schema.get("vectorConfig", {}).values():
+            vector.setdefault("vectorIndexType", "hnsw")
+            vector["vectorIndexConfig"] = {**HNSW_DEFAULTS, **vector.get("vectorIndexConfig", {})}
+        self.schemas[schema["class"]] = schema
+        return schema
+
+    def _authorize(self, context) -> None:
+        if self.api_key and dict(context.invocation_metadata()).get("authorization") != f"Bearer {self.api_key}":
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "anonymous access not enabled, please provide an auth scheme")
+
+    def _rows(self, context, collection: str) -> list[tuple[str, dict, dict]]:
+        if collection not in self.schemas:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"could not find class {collection} in schema")
+        with self._lock:
+            return [(u, p, v) for u, (p, v) in sorted(self.objects.get(collection, {}).items())]
+
     # -- gRPC --------------------------------------------------------------------------------
     def BatchObjects(self, request, context):
+        self._authorize(context)
         self.batches.append(request)
         errors = []
         with self._lock:
             for index, obj in enumerate(request.objects):
                 props = json_format.MessageToDict(obj.properties.non_ref_properties)
-                reason = self.refuse(props)
+                vectors = {v.name: np.frombuffer(v.vector_bytes, dtype="<f4").copy() for v in obj.vectors}
+                reason = self._invalid(obj.collection, props, vectors) or self.refuse(props)
                 if reason:
                     errors.append(batch_pb2.BatchObjectsReply.BatchError(index=index, error=reason))
                     continue
-                vectors = {v.name: np.frombuffer(v.vector_bytes, dtype="<f4").copy() for v in obj.vectors}
+                if self.drop(props):
+                    continue
                 self.objects.setdefault(obj.collection, {})[obj.uuid] = (props, vectors)
         return batch_pb2.BatchObjectsReply(took=0.0, errors=errors)
 
+    def _invalid(self, collection: str, props: dict, vectors: dict) -> str | None:
+        schema = self.schemas.get(collection)
+        if schema is None:
+            return f"class {collection!r} not found in the schema"
+        types = {p["name"]: p["dataType"][0] for p in schema.get("properties", [])}
+        for name, value in props.items():
+            if name not in types:
+                return (f"no such prop with name '{name}' found in class '{collection}' in the schema. "
+                        "Check your schema files for which properties in this class are available")
+            problem = _type_problem(types[name], value)
+            if problem:
+                return f"invalid {types[name]} property '{name}' on class '{collection}': {problem}"
+            if types[name] == "int":
+                props[name] = int(value)
+        for name, vector in vectors.items():
+            stored = next((v[name] for _, v in self.objects.get(collection, {}).values() if name in v), None)
+            if stored is not None and len(stored) != len(vector):
+                return (f"insert to vector index: new node has a vector with length {len(vector)}. "
+                        f"Existing nodes have vectors with length {len(stored)}")
+        return None
+
     def Search(self, request, context):
+        self._authorize(context)
         self.searches.append(request)
-        rows = list(self.objects.get(request.collection, {}).items())
-        rows = [(u, p, v) for u, (p, v) in rows if _matches(request.filters, u, p)]
+        rows = [r for r in self._rows(context, request.collection) if _matches(request.filters, r[0], r[1])]
+        if request.after:
+            if request.filters.ByteSize() or request.HasField("near_vector"):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              "cursor api: invalid 'after' parameter: other params cannot be set along with after")
+            rows = [r for r in rows if r[0] > request.after]
+        elif request.offset + (request.limit or 10) > self.max_results:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "query maximum results exceeded")
         distances = {}
         if request.HasField("near_vector"):
             query, target = _near_vector(request.near_vector)
+            rows = [r for r in rows if target in r[2]]
             for uuid, _, vectors in rows:
                 stored = vectors[target]
                 distances[uuid] = 1.0 - float(np.dot(query, stored) / (np.linalg.norm(query) * np.linalg.norm(stored)))
             rows.sort(key=lambda row: distances[row[0]])
-        rows = rows[: request.limit or 10]
-        wanted = list(request.properties.non_ref_properties)
+        rows = rows[request.offset:][: request.limit or 10]
+        types = {p["name"]: p["dataType"][0] for p in self.schemas[request.collection].get("properties", [])}
+        every = not request.HasField("properties") or request.properties.return_all_nonref_properties
+        wanted = list(types) if every else list(request.properties.non_ref_properties)
         return search_get_pb2.SearchReply(took=0.0, results=[
             search_get_pb2.SearchResult(
-                properties=search_get_pb2.PropertiesResult(non_ref_props=_properties(props, wanted)),
-                metadata=search_get_pb2.MetadataResult(id=uuid, id_as_bytes=UUID(uuid).bytes,
-                                                       distance=distances.get(uuid, 0.0),
-                                                       distance_present=uuid in distances))
-            for uuid, props, _ in rows])
+                properties=search_get_pb2.PropertiesResult(non_ref_props=_properties(props, wanted, types)),
+                metadata=search_get_pb2.MetadataResult(
+                    id=uuid, id_as_bytes=UUID(uuid).bytes, distance=distances.get(uuid, 0.0),
+                    distance_present=uuid in distances,
+                    vectors=_vectors(request.metadata, vectors)))
+            for uuid, props, vectors in rows])
+
+    def BatchDelete(self, request, context):
+        self._authorize(context)
+        self.deletes.append(request)
+        doomed = [u for u, p, _ in self._rows(context, request.collection) if _matches(request.filters, u, p)]
+        doomed = doomed[: self.max_results]
+        if not request.dry_run:
+            with self._lock:
+                for uuid in doomed:
+                    self.objects[request.collection].pop(uuid, None)
+        return batch_delete_pb2.BatchDeleteReply(took=0.0, failed=0, matches=len(doomed), successful=len(doomed))
+
+    def Aggregate(self, request, context):
+        self._authorize(context)
+        count = sum(_matches(request.filters, u, p) for u, p, _ in self._rows(context, request.collection))
+        return aggregate_pb2.AggregateReply(took=0.0, single_result=aggregate_pb2.AggregateReply.Single(
+            objects_count=count))
+
+
+def _type_problem(kind: str, value) -> str | None:
+    if kind in ("text", "blob") and not isinstance(value, str):
+        return f"not a string, but {type(value).__name__}"
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value)):
+        return f"requires an integer, the given value is '{value}'"
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return f"requires a float, the given value is '{value}'"
+    if kind == "boolean" and not isinstance(value, bool):
+        return f"requires a bool, the given value is '{value}'"
+    if kind == "blob":
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return "not a valid blob: base64 expected"
+    return None
+
+
+def _vectors(metadata, vectors: dict) -> list:
+    """The named vectors a search asked for (``include_vector=True``: all of them)."""
+    names = list(metadata.vectors) or (list(vectors) if metadata.vector else [])
+    return [base_pb2.Vectors(name=n, vector_bytes=vectors[n].astype("<f4").tobytes(),
+                             type=base_pb2.Vectors.VECTOR_TYPE_SINGLE_FP32) for n in names if n in vectors]
 
 
 def _near_vector(near) -> tuple[np.ndarray, str]:
@@ -101,34 +241,37 @@ def _near_vector(near) -> tuple[np.ndarray, str]:
     return np.frombuffer(raw, dtype="<f4"), targets[0]
 
 
+def _like(pattern: str, value) -> bool:
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return isinstance(value, str) and re.fullmatch(regex, value, re.DOTALL) is not None
+
+
 def _matches(filters, uuid: str, props: dict) -> bool:
     if not filters.ByteSize():
         return True
-    if filters.operator == base_pb2.Filters.OPERATOR_AND:
+    if filters.operator == F.OPERATOR_AND:
         return all(_matches(f, uuid, props) for f in filters.filters)
-    if filters.operator == base_pb2.Filters.OPERATOR_OR:
+    if filters.operator == F.OPERATOR_OR:
         return any(_matches(f, uuid, props) for f in filters.filters)
     name = filters.target.property
     value = uuid if name == "_id" else props.get(name)
-    if filters.operator == base_pb2.Filters.OPERATOR_EQUAL:
-        return value == filters.value_text
-    if filters.operator == base_pb2.Filters.OPERATOR_CONTAINS_ANY:
-        return value in set(filters.value_text_array.values)
+    kind = filters.WhichOneof("test_value")
+    if filters.operator in (F.OPERATOR_EQUAL, F.OPERATOR_NOT_EQUAL):
+        return (value == getattr(filters, kind)) == (filters.operator == F.OPERATOR_EQUAL)
+    if filters.operator == F.OPERATOR_LIKE:
+        return _like(filters.value_text, value)
+    if filters.operator == F.OPERATOR_CONTAINS_ANY:
+        return value in set(getattr(filters, kind).values)
     raise NotImplementedError(f"filter operator {filters.operator}")
 
 
-def _properties(props: dict, wanted: list[str]) -> properties_pb2.Properties:
-    fields = {}
-    for name in wanted:
-        if name not in props:
-            continue
-        value = props[name]
-        if isinstance(value, float) and value.is_integer() and name in ("page", "offset"):
-            fields[name] = properties_pb2.Value(int_value=int(value))
-        elif name == "image":
-            fields[name] = properties_pb2.Value(blob_value=value)
-        else:
-            fields[name] = properties_pb2.Value(text_value=value)
+_VALUE_FIELD = {"text": "text_value", "blob": "blob_value", "int": "int_value", "number": "number_value",
+                "boolean": "bool_value"}
+
+
+def _properties(props: dict, wanted: list[str], types: dict[str, str]) -> properties_pb2.Properties:
+    fields = {name: properties_pb2.Value(**{_VALUE_FIELD[types[name]]: props[name]})
+              for name in wanted if name in props}
     return properties_pb2.Properties(fields=fields)
 
 
@@ -137,43 +280,78 @@ def _rest_handler(fake: FakeWeaviate):
         def log_message(self, *args):
             pass
 
-        def _answer(self, status: int, body) -> None:
-            data = json.dumps(body).encode()
+        def _answer(self, status: int, body=None) -> None:
+            data = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
+        def _denied(self) -> bool:
+            if self.path.startswith("/v1/.well-known/") or not fake.api_key:
+                return False
+            if self.headers.get("Authorization") == f"Bearer {fake.api_key}":
+                return False
+            self._answer(401, {"code": 401, "message": "anonymous access not enabled, please provide an auth scheme"})
+            return True
+
         def do_GET(self):
+            if self._denied():
+                return None
+            if self.path in ("/v1/.well-known/ready", "/v1/.well-known/live"):
+                return self._answer(200)
             if self.path == "/v1/meta":
                 return self._answer(200, {"version": VERSION, "modules": {}})
+            if self.path == "/v1/schema":
+                return self._answer(200, {"classes": list(fake.schemas.values())})
             if self.path.startswith("/v1/schema/"):
                 name = self.path.rsplit("/", 1)[1]
-                return self._answer(200, fake.schemas[name]) if name in fake.schemas else self._answer(404, {})
+                return self._answer(200, fake.schemas[name]) if name in fake.schemas else self._answer(404)
             return self._answer(404, {"error": [{"message": f"no route {self.path}"}]})
 
         def do_POST(self):
+            if self._denied():
+                return None
             if self.path != "/v1/schema":
                 return self._answer(404, {"error": [{"message": f"no route {self.path}"}]})
             schema = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            fake.schemas[schema["class"]] = schema
-            return self._answer(200, schema)
+            fake.posted.append(schema)
+            if schema["class"] in fake.schemas:
+                return self._answer(422, {"error": [{"message": f"class name {schema['class']!r} already exists"}]})
+            return self._answer(200, fake.create_class(schema))
+
+        def do_DELETE(self):
+            if self._denied():
+                return None
+            name = self.path.rsplit("/", 1)[1]
+            fake.schemas.pop(name, None)
+            fake.objects.pop(name, None)
+            return self._answer(200)
 
     return Handler
 
 
 @contextlib.contextmanager
-def connected_client(fake: FakeWeaviate):
+def running(fake: FakeWeaviate):
+    """Start ``fake``; yield its ``(http_port, grpc_port)``; stop it."""
+    ports = fake.start()
+    try:
+        yield ports
+    finally:
+        fake.stop()
+
+
+@contextlib.contextmanager
+def connected_client(fake: FakeWeaviate, **connect_kwargs):
     """Start ``fake`` and yield a real ``weaviate.WeaviateClient`` connected to it."""
     import weaviate
 
-    http_port, grpc_port = fake.start()
-    client = weaviate.connect_to_custom(http_host="127.0.0.1", http_port=http_port, http_secure=False,
-                                        grpc_host="127.0.0.1", grpc_port=grpc_port, grpc_secure=False,
-                                        skip_init_checks=True)
-    try:
-        yield client
-    finally:
-        client.close()
-        fake.stop()
+    with running(fake) as (http_port, grpc_port):
+        client = weaviate.connect_to_custom(http_host="127.0.0.1", http_port=http_port, http_secure=False,
+                                            grpc_host="127.0.0.1", grpc_port=grpc_port, grpc_secure=False,
+                                            skip_init_checks=True, **connect_kwargs)
+        try:
+            yield client
+        finally:
+            client.close()
