@@ -30,7 +30,7 @@ OBJECT_NAMESPACE = uuid.UUID("b28e6634-31eb-5c56-a6e9-07327879f037")
 
 
 def object_uuid(item_id: str) -> uuid.UUID:
-    """The Weaviate uuid of the item whose content-hash id is ``item_id``."""
+    """The Weaviate uuid of the item ``item_id`` (the ingest sink: the row id)."""
     if not isinstance(item_id, str) or not item_id:
         raise InputError(f"item_id must be a non-empty string, got {item_id!r}")
     return uuid.uuid5(OBJECT_NAMESPACE, item_id)

@@ -1,4 +1,7 @@
-"""Search a collection of self-provided Qwen3-VL vectors: embed the query, ``near_vector``, rerank.
+"""Search a collection of your own objects (``objects.data_object``): embed the query,
+``near_vector``, rerank from the stored properties; the client's own objects come back. (A collection
+that ``Qwen3VLWeaviate`` fills is searched with ``Qwen3VLWeaviate.search``, which returns
+``ingest.SearchHit``s and reranks from the files.)
 
 >>> import weaviate                                                              # doctest: +SKIP
 >>> from qwen3vl_integrations import Qwen3VLEmbedder, Qwen3VLReranker           # doctest: +SKIP

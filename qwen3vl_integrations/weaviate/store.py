@@ -266,13 +266,21 @@ class WeaviateStore:
         """Write ``DataObject``s (``objects.data_object``) with the client's batching,
         ``batch_size`` per request; return the objects refused (the client's ``failed_objects``,
         and any it refused to queue), each with its message: an empty list when all were stored."""
-        if not objects:
-            return []
+        failed: list[tuple[Any, str]] = []
+        for chunk in _chunks(list(objects), self.batch_size):
+            failed += self._batch(chunk)
+        if failed:
+            logger.warning("Weaviate refused %d of %d objects; first: %s", len(failed), len(objects), failed[0][1])
+        return failed
+
+    def _batch(self, objects: list) -> list[tuple[Any, str]]:
+        """One batch request. Its size is the number of objects: the client's batcher waits a
+        second for more before it sends a smaller batch."""
         exceptions = weaviate_module("weaviate.exceptions")
         failed: list[tuple[Any, str]] = []
         collection = self.collection
         try:
-            with collection.batch.fixed_size(batch_size=self.batch_size) as batch:
+            with collection.batch.fixed_size(batch_size=len(objects), concurrent_requests=1) as batch:
                 for obj in objects:
                     try:
                         batch.add_object(properties=obj.properties, references=obj.references, uuid=obj.uuid,
@@ -282,10 +290,7 @@ class WeaviateStore:
         except exceptions.WeaviateBaseError as exc:
             raise StoreError(f"Weaviate batch import failed on {self.label}: {exc}") from exc
         by_uuid = {str(obj.uuid): obj for obj in objects}
-        failed += [(by_uuid[str(error.object_.uuid)], error.message) for error in collection.batch.failed_objects]
-        if failed:
-            logger.warning("Weaviate refused %d of %d objects; first: %s", len(failed), len(objects), failed[0][1])
-        return failed
+        return failed + [(by_uuid[str(error.object_.uuid)], error.message) for error in collection.batch.failed_objects]
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete the objects of ``ids`` (unknown ids are ignored); returns how many were asked for."""

@@ -18,6 +18,15 @@ def png(path: Path, seed: int) -> None:
     Image.fromarray(pixels).save(path)
 
 
+def folder_of(root: Path, *names: str) -> Path:
+    """``root/docs`` holding copies of the named files of examples/media."""
+    folder = root / "docs"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(MEDIA / name, folder)
+    return folder
+
+
 def make_folder(folder: Path) -> None:
     """Twelve files: eight texts, three images, one two-page PDF."""
     folder.mkdir(parents=True)

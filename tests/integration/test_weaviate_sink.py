@@ -53,6 +53,7 @@ def row(i: int, source: str, vector=None) -> Row:
                snippet=f"chunk {i}", metadata={"sha256": f"{i:064x}", "end": 7})
 
 
+@pytest.mark.slow
 def test_modify_delete_add_copy_move_then_objects_equal_a_fresh_index(embedder, client, fake, tmp_path):
     folder = tmp_path / "folder"
     make_folder(folder)

@@ -1,21 +1,24 @@
 """An in-memory Weaviate for the client-side adapter tests (no Weaviate binary can run here).
 
-It answers the calls weaviate-client v4 makes for ``WeaviateStore``, ``Qwen3VLWeaviate`` and
-``search``, over the real protocols, so the real client runs unmodified:
+It answers the calls weaviate-client v4 makes for ``WeaviateStore``, ``Qwen3VLWeaviate``,
+``search``, langchain-weaviate and LlamaIndex's ``WeaviateVectorStore``, over the real protocols,
+so the real clients run unmodified:
 
-- REST: ``GET /v1/meta``, ``GET /v1/.well-known/ready`` and ``live``, ``GET /v1/schema[/{name}]``,
-  ``POST /v1/schema`` (422 when the class exists), ``DELETE /v1/schema/{name}``. A created class is
-  stored with the defaults Weaviate fills in (HNSW settings of ``entities/vectorindex/hnsw/config.go``,
-  property index flags, ``word`` tokenization), so the client's ``config.get`` can parse it.
-- gRPC ``Weaviate.Search``: ``near_vector`` (cosine distance), fetch with ``Equal`` / ``NotEqual`` /
-  ``Like`` / ``ContainsAny`` / ``And`` / ``Or`` filters on properties and ``_id`` (text filters compare
-  whole values, as ``field`` tokenization does), ``offset``/``limit`` capped at ``max_results``
-  (``QUERY_MAXIMUM_RESULTS``), the ``after`` cursor (uuid order, no filters allowed, not capped),
-  typed properties, named vectors on request.
-- gRPC ``BatchObjects`` (upsert by uuid; per-object errors for a property of the wrong type or not in
-  the schema, a vector whose length differs from the stored ones, or the ``refuse`` hook; the
-  ``drop`` hook acknowledges an object and loses it),
-  ``BatchDelete`` (by filter, at most ``max_results`` per call) and ``Aggregate`` (count, filtered).
+- REST: ``GET /v1/meta``, ``/v1/nodes`` (no batch statistics, as with async indexing),
+  ``/v1/.well-known/ready`` and ``live``, ``GET /v1/schema[/{name}]``, ``POST /v1/schema`` (422 when
+  the class exists), ``DELETE /v1/schema/{name}``; classes are stored as Weaviate stores them
+  (``weaviate_fake_schema``).
+- gRPC ``Weaviate.Search``: ``near_vector`` (cosine distance), ``hybrid`` with ``alpha=1`` (the
+  vector part only, scored as ``relativeScoreFusion`` does; there is no BM25 here, so a smaller
+  alpha is refused), fetch with ``Equal`` / ``NotEqual`` / ``Like`` / ``ContainsAny`` / ``And`` /
+  ``Or`` filters on properties and ``_id`` (text filters compare whole values, as ``field``
+  tokenization does), ``offset``/``limit`` capped at ``max_results`` (``QUERY_MAXIMUM_RESULTS``),
+  the ``after`` cursor (uuid order, no filters allowed, not capped), typed properties (all of them
+  when none are named), named vectors and the legacy ``default`` vector on request.
+- gRPC ``BatchObjects`` (upsert by uuid; per-object errors for a property of the wrong type, a
+  vector whose length differs from the stored ones, or the ``refuse`` hook; the ``drop`` hook
+  acknowledges an object and loses it), ``BatchDelete`` (by filter, at most ``max_results`` per
+  call) and ``Aggregate`` (count, filtered).
 - ``api_key``: REST and gRPC then want ``Authorization: Bearer <key>`` (401 / UNAUTHENTICATED).
 
 The messages follow Weaviate's (``usecases/objects/validation``). Every request is kept
@@ -24,10 +27,7 @@ The messages follow Weaviate's (``usecases/objects/validation``). Every request 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import copy
 import json
 import re
 import threading
@@ -48,18 +48,16 @@ from weaviate.proto.v1 import (
     weaviate_pb2_grpc,
 )
 
+from .weaviate_fake_schema import check_properties, complete_class
+
 VERSION = "1.33.0"
-HNSW_DEFAULTS = {"skip": False, "cleanupIntervalSeconds": 300, "maxConnections": 32, "efConstruction": 128,
-                 "ef": -1, "dynamicEfMin": 100, "dynamicEfMax": 500, "dynamicEfFactor": 8,
-                 "vectorCacheMaxObjects": 1_000_000_000_000, "flatSearchCutoff": 40000, "distance": "cosine",
-                 "filterStrategy": "sweeping", "pq": {"enabled": False}, "bq": {"enabled": False},
-                 "sq": {"enabled": False}}
+DEFAULT = "default"  # the name of the legacy single vector of a class without vectorConfig
 F = base_pb2.Filters
 
 
 class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
     def __init__(self, refuse=lambda properties: None, *, drop=lambda properties: False, api_key: str | None = None,
-                 max_results: int = 10000):
+                 max_results: int = 10000, autoschema: bool = True):
         self.schemas: dict[str, dict] = {}  # class name -> the class as Weaviate returns it (defaults filled in)
         self.posted: list[dict] = []  # the classes as the client sent them
         self.objects: dict[str, dict[str, tuple[dict, dict]]] = {}  # collection -> uuid -> (props, vectors)
@@ -68,7 +66,7 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
         self.deletes: list = []
         self.refuse = refuse  # properties -> error message (the object is refused) or None
         self.drop = drop  # properties -> True: the object is acknowledged and not stored (a lost write)
-        self.api_key, self.max_results = api_key, max_results
+        self.api_key, self.max_results, self.autoschema = api_key, max_results, autoschema
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
 
@@ -90,22 +88,6 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
         self._grpc.stop(None)
         self._http = None
 
-    def create_class(self, schema: dict) -> dict:
-        """Store ``schema`` as Weaviate does on ``POST /v1/schema``: with its defaults filled in."""
-        schema = copy.deepcopy(schema)
-        for prop in schema.get("properties", []):
-            kind = prop["dataType"][0]
-            prop.setdefault("indexFilterable", kind != "blob")
-            prop.setdefault("indexSearchable", kind == "text")
-            prop.setdefault("indexRangeFilters", False)
-            if kind == "text":
-                prop.setdefault("tokenization", "word")
-        for vector in schema.get("vectorConfig", {}).values():
-            vector.setdefault("vectorIndexType", "hnsw")
-            vector["vectorIndexConfig"] = {**HNSW_DEFAULTS, **vector.get("vectorIndexConfig", {})}
-        self.schemas[schema["class"]] = schema
-        return schema
-
     def _authorize(self, context) -> None:
         if self.api_key and dict(context.invocation_metadata()).get("authorization") != f"Bearer {self.api_key}":
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "anonymous access not enabled, please provide an auth scheme")
@@ -125,29 +107,22 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
             for index, obj in enumerate(request.objects):
                 props = json_format.MessageToDict(obj.properties.non_ref_properties)
                 vectors = {v.name: np.frombuffer(v.vector_bytes, dtype="<f4").copy() for v in obj.vectors}
+                if obj.vector_bytes:
+                    vectors[DEFAULT] = np.frombuffer(obj.vector_bytes, dtype="<f4").copy()
                 reason = self._invalid(obj.collection, props, vectors) or self.refuse(props)
                 if reason:
                     errors.append(batch_pb2.BatchObjectsReply.BatchError(index=index, error=reason))
-                    continue
-                if self.drop(props):
-                    continue
-                self.objects.setdefault(obj.collection, {})[obj.uuid] = (props, vectors)
+                elif not self.drop(props):
+                    self.objects.setdefault(obj.collection, {})[obj.uuid] = (props, vectors)
         return batch_pb2.BatchObjectsReply(took=0.0, errors=errors)
 
     def _invalid(self, collection: str, props: dict, vectors: dict) -> str | None:
         schema = self.schemas.get(collection)
         if schema is None:
             return f"class {collection!r} not found in the schema"
-        types = {p["name"]: p["dataType"][0] for p in schema.get("properties", [])}
-        for name, value in props.items():
-            if name not in types:
-                return (f"no such prop with name '{name}' found in class '{collection}' in the schema. "
-                        "Check your schema files for which properties in this class are available")
-            problem = _type_problem(types[name], value)
-            if problem:
-                return f"invalid {types[name]} property '{name}' on class '{collection}': {problem}"
-            if types[name] == "int":
-                props[name] = int(value)
+        problem = check_properties(schema, props, autoschema=self.autoschema)
+        if problem:
+            return problem
         for name, vector in vectors.items():
             stored = next((v[name] for _, v in self.objects.get(collection, {}).values() if name in v), None)
             if stored is not None and len(stored) != len(vector):
@@ -159,22 +134,27 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
         self._authorize(context)
         self.searches.append(request)
         rows = [r for r in self._rows(context, request.collection) if _matches(request.filters, r[0], r[1])]
+        searching = request.HasField("near_vector") or request.HasField("hybrid_search")
         if request.after:
-            if request.filters.ByteSize() or request.HasField("near_vector"):
+            if request.filters.ByteSize() or searching:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                               "cursor api: invalid 'after' parameter: other params cannot be set along with after")
             rows = [r for r in rows if r[0] > request.after]
         elif request.offset + (request.limit or 10) > self.max_results:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "query maximum results exceeded")
-        distances = {}
-        if request.HasField("near_vector"):
-            query, target = _near_vector(request.near_vector)
+        distances: dict[str, float] = {}
+        alpha = None
+        if searching:
+            query, target, alpha = _query_vector(request, context)
             rows = [r for r in rows if target in r[2]]
             for uuid, _, vectors in rows:
                 stored = vectors[target]
                 distances[uuid] = 1.0 - float(np.dot(query, stored) / (np.linalg.norm(query) * np.linalg.norm(stored)))
             rows.sort(key=lambda row: distances[row[0]])
         rows = rows[request.offset:][: request.limit or 10]
+        scores: dict[str, float] = {}
+        if alpha is not None:  # a hybrid search answers scores of the results it returns
+            scores, distances = _relative_scores({uuid: distances[uuid] for uuid, *_ in rows}, alpha), {}
         types = {p["name"]: p["dataType"][0] for p in self.schemas[request.collection].get("properties", [])}
         every = not request.HasField("properties") or request.properties.return_all_nonref_properties
         wanted = list(types) if every else list(request.properties.non_ref_properties)
@@ -183,8 +163,8 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
                 properties=search_get_pb2.PropertiesResult(non_ref_props=_properties(props, wanted, types)),
                 metadata=search_get_pb2.MetadataResult(
                     id=uuid, id_as_bytes=UUID(uuid).bytes, distance=distances.get(uuid, 0.0),
-                    distance_present=uuid in distances,
-                    vectors=_vectors(request.metadata, vectors)))
+                    distance_present=uuid in distances, score=scores.get(uuid, 0.0), score_present=uuid in scores,
+                    vector_bytes=_legacy_vector(request.metadata, vectors), vectors=_vectors(request.metadata, vectors)))
             for uuid, props, vectors in rows])
 
     def BatchDelete(self, request, context):
@@ -205,40 +185,43 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
             objects_count=count))
 
 
-def _type_problem(kind: str, value) -> str | None:
-    if kind in ("text", "blob") and not isinstance(value, str):
-        return f"not a string, but {type(value).__name__}"
-    if kind == "int" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value)):
-        return f"requires an integer, the given value is '{value}'"
-    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return f"requires a float, the given value is '{value}'"
-    if kind == "boolean" and not isinstance(value, bool):
-        return f"requires a bool, the given value is '{value}'"
-    if kind == "blob":
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return "not a valid blob: base64 expected"
-    return None
+def _query_vector(request, context) -> tuple[np.ndarray, str, float | None]:
+    """(query vector, target vector name, hybrid alpha or None) of a near_vector or hybrid search."""
+    if request.HasField("near_vector"):
+        near, alpha = request.near_vector, None
+    else:
+        near = request.hybrid_search
+        alpha = near.alpha_param if near.use_alpha_param else near.alpha
+        if alpha != 1:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this in-memory Weaviate has no BM25: hybrid needs alpha=1")
+    targets = list(near.targets.target_vectors) or list(near.target_vectors) or [DEFAULT]
+    assert len(targets) == 1, targets
+    if request.HasField("near_vector") and near.vector_for_targets:
+        raw = near.vector_for_targets[0].vectors[0].vector_bytes
+    elif near.vectors:
+        raw = near.vectors[0].vector_bytes
+    else:
+        raw = near.vector_bytes
+    return np.frombuffer(raw, dtype="<f4"), targets[0], alpha
+
+
+def _relative_scores(distances: dict[str, float], alpha: float) -> dict[str, float]:
+    """Hybrid scores of the vector results alone, as relativeScoreFusion computes them: the
+    similarities min-max normalised to [0, 1], times alpha."""
+    similarity = {uuid: 1.0 - d for uuid, d in distances.items()}
+    low, high = min(similarity.values(), default=0.0), max(similarity.values(), default=0.0)
+    return {u: alpha * ((s - low) / (high - low) if high > low else 1.0) for u, s in similarity.items()}
 
 
 def _vectors(metadata, vectors: dict) -> list:
     """The named vectors a search asked for (``include_vector=True``: all of them)."""
     names = list(metadata.vectors) or (list(vectors) if metadata.vector else [])
     return [base_pb2.Vectors(name=n, vector_bytes=vectors[n].astype("<f4").tobytes(),
-                             type=base_pb2.Vectors.VECTOR_TYPE_SINGLE_FP32) for n in names if n in vectors]
+                             type=base_pb2.Vectors.VECTOR_TYPE_SINGLE_FP32) for n in names if n in vectors and n != DEFAULT]
 
 
-def _near_vector(near) -> tuple[np.ndarray, str]:
-    targets = list(near.targets.target_vectors) or list(near.target_vectors)
-    assert len(targets) == 1, targets
-    if near.vector_for_targets:
-        raw = near.vector_for_targets[0].vectors[0].vector_bytes
-    elif near.vectors:
-        raw = near.vectors[0].vector_bytes
-    else:
-        raw = near.vector_bytes
-    return np.frombuffer(raw, dtype="<f4"), targets[0]
+def _legacy_vector(metadata, vectors: dict) -> bytes:
+    return vectors[DEFAULT].astype("<f4").tobytes() if metadata.vector and DEFAULT in vectors else b""
 
 
 def _like(pattern: str, value) -> bool:
@@ -303,6 +286,8 @@ def _rest_handler(fake: FakeWeaviate):
                 return self._answer(200)
             if self.path == "/v1/meta":
                 return self._answer(200, {"version": VERSION, "modules": {}})
+            if self.path.startswith("/v1/nodes"):
+                return self._answer(200, {"nodes": [{"name": "node1", "status": "HEALTHY", "version": VERSION}]})
             if self.path == "/v1/schema":
                 return self._answer(200, {"classes": list(fake.schemas.values())})
             if self.path.startswith("/v1/schema/"):
@@ -319,7 +304,8 @@ def _rest_handler(fake: FakeWeaviate):
             fake.posted.append(schema)
             if schema["class"] in fake.schemas:
                 return self._answer(422, {"error": [{"message": f"class name {schema['class']!r} already exists"}]})
-            return self._answer(200, fake.create_class(schema))
+            fake.schemas[schema["class"]] = complete_class(schema)
+            return self._answer(200, fake.schemas[schema["class"]])
 
         def do_DELETE(self):
             if self._denied():
