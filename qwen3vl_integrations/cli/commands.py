@@ -233,8 +233,11 @@ def _validate_search(args) -> str | None:
         return "QUERY is empty or blank"
     if not (args.query or args.image or args.video):
         return "search needs a QUERY, --image or --video"
-    if args.filter and is_weaviate_uri(args.db):
-        return "--filter takes a Milvus expression; with weaviate:// filter in Python (Qwen3VLWeaviate.search(filter=...))"
+    if is_weaviate_uri(args.db):
+        if args.filter:
+            return "--filter takes a Milvus expression; with weaviate:// filter in Python (Qwen3VLWeaviate.search(filter=...))"
+        if args.top_k > Qwen3VLWeaviate.max_results:
+            return f"--top-k is at most {Qwen3VLWeaviate.max_results} with weaviate:// (Weaviate's QUERY_MAXIMUM_RESULTS)"
     return None
 
 

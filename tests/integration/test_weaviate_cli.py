@@ -65,9 +65,10 @@ def test_exit_codes_of_the_weaviate_path(served, clean_env, tiny_checkpoint, cap
     assert "does not exist" in capsys.readouterr().err
     assert main(["info", "--db", db, "--collection", "nothing-here"]) == 0
     assert "does not exist" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as usage:
-        main(["search", "x", "--db", db, "--filter", 'modality == "image"'])
-    assert usage.value.code == 2 and "--filter" in capsys.readouterr().err
+    for option, value in (("--filter", 'modality == "image"'), ("--top-k", "10001")):
+        with pytest.raises(SystemExit) as usage:
+            main(["search", "x", "--db", db, option, value])
+        assert usage.value.code == 2 and option in capsys.readouterr().err
     for bad in ("weaviate://user:secret@127.0.0.1", "weaviate://127.0.0.1:8080/v1", "weaviate://127.0.0.1?grpc=1",
                 "weaviates://host:99999"):
         assert main(["info", "--db", bad]) == 2, bad
