@@ -207,11 +207,11 @@ def _model_config(size: CheckpointSize):
 
 
 def _processor(tokenizer):
-    from transformers import Qwen2VLImageProcessorFast, Qwen3VLProcessor
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
     common = dict(patch_size=16, temporal_patch_size=2, merge_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    image_processor = Qwen2VLImageProcessorFast(size={"shortest_edge": 65536, "longest_edge": 16777216}, **common)
+    image_processor = Qwen2VLImageProcessor(size={"shortest_edge": 65536, "longest_edge": 16777216}, **common)
     video_processor = Qwen3VLVideoProcessor(size={"shortest_edge": 4096, "longest_edge": 25165824}, **common)
     return Qwen3VLProcessor(
         image_processor=image_processor,
@@ -328,7 +328,15 @@ def _write_checkpoint(out: Path, size: str, seed: int) -> Path:
         for name, param in model.named_parameters():
             if param.ndim >= 2 and "embed" not in name:
                 param.normal_(0.0, 0.05)
-    model.save_pretrained(out, safe_serialization=True)
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar: building is silent (it logs where)
+    try:
+        model.save_pretrained(out, safe_serialization=True)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     tokenizer = build_tokenizer()
     _processor(tokenizer).save_pretrained(out)
     _write_reference_layout(out, tokenizer)

@@ -1,6 +1,7 @@
-"""The ``qwen3vl`` command line: sync folders into Milvus, search them, remove paths, show what is stored.
+"""The ``qwen3vl`` command line: sync folders into Milvus or Weaviate, search them, remove paths, show what is stored.
 
-    qwen3vl index PATH... [--db URI] [--collection NAME] [--model ID] [--dim D]
+    qwen3vl index PATH... [--db URI] [--collection NAME] [--model ID] [--dim D]   (URI: a Milvus Lite file,
+                  http(s)://host:19530 for Milvus, weaviate://host:8080 or weaviates://host for Weaviate)
     qwen3vl search [QUERY] [--image PATH] [--top-k K] [--rerank/--no-rerank] [--json]
     qwen3vl remove PATH... [--json]
     qwen3vl info [--json]
@@ -9,8 +10,8 @@
 Every option also comes from an environment variable of the one prefix ``ENV_PREFIX``
 (``QWEN3VL_DB``, ``QWEN3VL_TOKEN``, ``QWEN3VL_COLLECTION``, ``QWEN3VL_MODEL``,
 ``QWEN3VL_RERANKER_MODEL``, ``QWEN3VL_DIM``, ``QWEN3VL_DEVICE``, ``QWEN3VL_BATCH_SIZE``,
-``QWEN3VL_CACHE_DIR``; engine settings such as ``QWEN3VL_MAX_PIXELS``). Exit codes: 0 success,
-1 failed items or a Milvus error, 2 bad arguments (a bad variable included), 3 model cannot be
+``QWEN3VL_CACHE_DIR``, ``QWEN3VL_WEAVIATE_API_KEY``; engine settings such as ``QWEN3VL_MAX_PIXELS``).
+Exit codes: 0 success, 1 failed items or a store error, 2 bad arguments (a bad variable included), 3 model cannot be
 loaded, 4 collection holds another model/dim/settings, 75 database locked by another process
 (retry later), 130 interrupted.
 
@@ -29,7 +30,8 @@ from .options import ENV_PREFIX
 
 __all__ = ["main", "build_parser", "ENV_PREFIX", "COMMANDS"]
 
-_NOISY_LOGGERS = ("pymilvus", "milvus_lite", "grpc", "faiss", "httpx", "urllib3", "huggingface_hub", "filelock")
+_NOISY_LOGGERS = ("pymilvus", "milvus_lite", "grpc", "faiss", "httpx", "urllib3", "huggingface_hub", "filelock",
+                  "weaviate-client")
 
 
 def register_serve(sub) -> None:
@@ -45,10 +47,10 @@ COMMANDS = [register_index, register_search, register_remove, register_info, reg
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qwen3vl", description="Index folders of images, PDFs, videos and text into Milvus with "
+        prog="qwen3vl", description="Index folders of images, PDFs, videos and text into Milvus or Weaviate with "
         "Qwen3-VL-Embedding, and search them by text or image, reranked by Qwen3-VL-Reranker.",
         epilog=f"Environment variables use the prefix {ENV_PREFIX} (see each option). Exit codes: 0 ok, 1 failed "
-               "items or Milvus error, 2 bad arguments, 3 model not loadable, 4 incompatible collection, "
+               "items or store error, 2 bad arguments, 3 model not loadable, 4 incompatible collection, "
                "75 database locked (retry), 130 interrupted.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:

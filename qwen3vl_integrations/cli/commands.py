@@ -23,6 +23,8 @@ from qwen3vl_integrations.errors import (
 from qwen3vl_integrations.ingest import absolute, remove_paths
 from qwen3vl_integrations.milvus import MilvusStore, MultimodalIndex, collection_info
 from qwen3vl_integrations.milvus.store import is_lite_uri
+from qwen3vl_integrations.weaviate import Qwen3VLWeaviate, WeaviateStore, is_weaviate_uri
+from qwen3vl_integrations.weaviate import collection_info as weaviate_collection_info
 
 from .models import DEFAULT_MODEL, DEFAULT_RERANKER, TINY_RANDOM, engine_config, load_embedder, load_reranker, warn_random
 from .options import (
@@ -88,10 +90,25 @@ def _print_json(value: dict) -> None:
 
 
 # -- opening the store and the models ------------------------------------------------------------
-def _open_store(args, *, must_exist: bool) -> MilvusStore:
+def _weaviate_key(args) -> str | None:
+    """The Weaviate API key: ``--token`` given on the command line, else ``$QWEN3VL_WEAVIATE_API_KEY``,
+    else ``$QWEN3VL_TOKEN`` (the default of ``--token``)."""
+    if args.token and not getattr(args.token, "variable", ""):
+        return args.token
+    return env_default("WEAVIATE_API_KEY") or args.token
+
+
+def _connect_store(args, *, must_exist: bool = False) -> MilvusStore | WeaviateStore:
+    """The store ``--db`` names: ``weaviate://`` / ``weaviates://`` a Weaviate, anything else Milvus."""
+    if is_weaviate_uri(args.db):
+        return WeaviateStore.open(args.db, args.collection, api_key=_weaviate_key(args))
+    return MilvusStore(args.db, args.collection, args.token, create=not must_exist)
+
+
+def _open_store(args, *, must_exist: bool) -> MilvusStore | WeaviateStore:
     """The store of ``--db``/``--collection``. ``must_exist``: a missing collection (or Milvus
     Lite database, which is then not created) is an error."""
-    store = MilvusStore(args.db, args.collection, args.token, create=not must_exist)
+    store = _connect_store(args, must_exist=must_exist)
     if must_exist and not store.exists():
         store.close()
         raise CliError(f"collection {args.collection!r} does not exist in {args.db}; run `qwen3vl index PATH` first")
@@ -113,7 +130,8 @@ def model_name(spec: str) -> str:
     return os.path.abspath(spec) if spec != TINY_RANDOM and os.path.isdir(spec) else spec
 
 
-def _open(args, *, reranker: bool = False, must_exist: bool = False, **index_kwargs) -> MultimodalIndex:
+def _open(args, *, reranker: bool = False, must_exist: bool = False,
+          **index_kwargs) -> MultimodalIndex | Qwen3VLWeaviate:
     """Open the store first (a locked database fails fast), then load the model(s) it needs."""
     store = _open_store(args, must_exist=must_exist)
     try:
@@ -129,8 +147,10 @@ def _open(args, *, reranker: bool = False, must_exist: bool = False, **index_kwa
             if rr_spec == TINY_RANDOM and spec != TINY_RANDOM:
                 warn_random(args.quiet)
             rr = load_reranker(rr_spec, device=args.device, config=config)
-        return MultimodalIndex(embedder, store=store, reranker=rr, dim=_dim(args, stored_dim, embedder),
-                               model_name=model_name(spec), **index_kwargs)
+        kwargs = dict(reranker=rr, dim=_dim(args, stored_dim, embedder), model_name=model_name(spec), **index_kwargs)
+        if isinstance(store, WeaviateStore):
+            return Qwen3VLWeaviate(embedder, store=store, **kwargs)
+        return MultimodalIndex(embedder, store=store, **kwargs)
     except BaseException:
         store.close()
         raise
@@ -214,7 +234,7 @@ def register_search(sub) -> None:
     search.add_argument("--candidates", metavar="N", type=SEARCH_LIMIT,
                         help="vector hits passed to the reranker (default max(4*K, 20))")
     search.add_argument("--filter", metavar="EXPR", default="",
-                        help='Milvus filter expression, e.g. \'modality == "image"\'')
+                        help='Milvus filter expression, e.g. \'modality == "image"\' (not with weaviate://)')
     search.add_argument("--instruction", metavar="TEXT",
                         help="query instruction (default: the embedder's retrieval task)")
     add_store_options(search)
@@ -228,6 +248,11 @@ def _validate_search(args) -> str | None:
         return "QUERY is empty or blank"
     if not (args.query or args.image or args.video):
         return "search needs a QUERY, --image or --video"
+    if is_weaviate_uri(args.db):
+        if args.filter:
+            return "--filter takes a Milvus expression; with weaviate:// filter in Python (Qwen3VLWeaviate.search(filter=...))"
+        if args.top_k > Qwen3VLWeaviate.max_results:
+            return f"--top-k is at most {Qwen3VLWeaviate.max_results} with weaviate:// (Weaviate's QUERY_MAXIMUM_RESULTS)"
     return None
 
 
@@ -235,7 +260,7 @@ def cmd_search(args) -> int:
     index = _open(args, reranker=args.rerank, must_exist=True)
     with index:
         index.check(for_write=False)
-        if args.filter:
+        if args.filter and isinstance(index.store, MilvusStore):  # weaviate:// refuses --filter (validate)
             _check_filter(index.store, args.filter)
         hits = index.search(args.query, image=args.image, video=args.video, top_k=args.top_k, filter=args.filter,
                             rerank=args.rerank, candidates=args.candidates, instruction=args.instruction)
@@ -298,8 +323,8 @@ def cmd_info(args) -> int:
     if is_lite_uri(args.db) and not os.path.exists(args.db):
         info = {"collection": args.collection, "uri": args.db, "exists": False}  # not created by looking
     else:
-        with MilvusStore(args.db, args.collection, args.token) as store:
-            info = collection_info(store)
+        with _connect_store(args) as store:
+            info = weaviate_collection_info(store) if isinstance(store, WeaviateStore) else collection_info(store)
     if args.json:
         _print_json(info)
     else:

@@ -94,10 +94,12 @@ positive_float = _typed(_positive_float, "number")
 def add_store_options(parser: argparse.ArgumentParser) -> None:
     store = parser.add_argument_group("store")
     store.add_argument("--db", metavar="URI", default=env_default("DB", DEFAULT_DB),
-                       help=f"Milvus Lite file or Milvus server URI http(s)://host:19530 (default {DEFAULT_DB}) "
+                       help=f"Milvus Lite file, Milvus server URI http(s)://host:19530, or Weaviate "
+                            f"weaviate://host:8080 / weaviates://host (?grpc_port=P&grpc_host=H) (default {DEFAULT_DB}) "
                             f"[{ENV_PREFIX}DB]")
     store.add_argument("--token", metavar="T", default=env_default("TOKEN"),
-                       help=f"Milvus token, 'user:password' or API key; prefer the variable [{ENV_PREFIX}TOKEN]")
+                       help=f"Milvus token ('user:password' or API key) or Weaviate API key (default for weaviate:// "
+                            f"{ENV_PREFIX}WEAVIATE_API_KEY); prefer the variables [{ENV_PREFIX}TOKEN]")
     store.add_argument("--collection", metavar="NAME", default=env_default("COLLECTION", DEFAULT_COLLECTION),
                        help=f"collection name (default {DEFAULT_COLLECTION}) [{ENV_PREFIX}COLLECTION]")
 

@@ -18,6 +18,8 @@ implements ``Sink`` and reuses everything else; a runner (local loop, Ray) drive
   ``duplicates``, ``failed``, ``skipped``) and ``Failure``.
 - ``search``: ``SearchHit``, ``query_input``, ``rerank_hits`` (reranking stored rows, no silent
   substitution).
+- ``index``: ``SinkIndex``, the facade a store adapter subclasses (``milvus.MultimodalIndex``,
+  ``weaviate.Qwen3VLWeaviate``): ``add`` / ``remove`` / ``search`` / ``check`` over one sink.
 
 Sync semantics (what ``qwen3vl index`` promises): after ``sync(paths, ...)`` the rows whose source
 lies under ``paths`` are exactly the items of the files there now, one row per (path, place in the
@@ -25,6 +27,7 @@ file), each with the vector of its current content. Rows under other paths are u
 """
 
 from .chunks import chunk_text
+from .index import SinkIndex
 from .pdf import render_pdf_page
 from .pipeline import (
     Embedded,
@@ -41,7 +44,7 @@ from .pipeline import (
 from .report import COUNTS, Failure, IndexReport
 from .search import MAX_SEARCH_LIMIT, SearchHit, query_input, rerank_hits
 from .settings import SETTINGS_KEY, CollectionMismatchError, IndexSettings, check_compatible, model_fingerprint
-from .sink import ROW_FIELDS, Row, Sink, StoredVector
+from .sink import MODALITIES, ROW_FIELDS, Row, Sink, StoredVector
 from .sources import FileItems, SourceItem, SourceOptions, expand_file, file_digest, item_id, row_id
 from .walk import (
     PDF_EXTENSIONS,
@@ -56,7 +59,7 @@ from .walk import (
 )
 
 __all__ = [
-    "Sink", "Row", "StoredVector", "ROW_FIELDS",
+    "Sink", "Row", "StoredVector", "ROW_FIELDS", "MODALITIES", "SinkIndex",
     "sync", "prepare_sink", "iter_entries", "SyncRun", "Plan", "Embedded", "embed_items", "run_batches", "ingest",
     "remove_paths",
     "IndexReport", "Failure", "COUNTS",

@@ -106,7 +106,11 @@ def check_compatible(label: str, stored_dim: int, recorded: IndexSettings | None
                      *, check_preprocessing: bool = True, max_dim: int | None = None) -> None:
     """Raise before any write when ``current`` vectors do not belong in the collection named by
     ``label`` (``"collection 'qwen3vl' in ./qwen3vl.db"``). ``max_dim``: the largest vector the
-    current model makes, to give the right advice."""
+    current model makes, to give the right advice. ``stored_dim`` 0: nothing tells the size (see
+    ``sink``), so only the record decides."""
+    if recorded is None and stored_dim in (0, current.dim):
+        raise CollectionMismatchError(
+            f"{label} was not written by qwen3vl_integrations (no settings record); use another collection name")
     if stored_dim != current.dim:
         advice = (f"the model's largest size is {max_dim}: use the model the collection was built with "
                   f"({recorded.model if recorded else 'unknown'}), or another collection"
@@ -115,9 +119,7 @@ def check_compatible(label: str, stored_dim: int, recorded: IndexSettings | None
         raise DimensionMismatchError(
             f"{label} holds {stored_dim}-d vectors but {current.model} produces {current.dim}-d "
             f"vectors ({stored_dim} != {current.dim}); {advice}")
-    if recorded is None:
-        raise CollectionMismatchError(
-            f"{label} was not written by qwen3vl_integrations (no settings record); use another collection name")
+    assert recorded is not None  # a record-less collection of another dim got the DimensionMismatchError
     if recorded.fingerprint != current.fingerprint:
         raise CollectionMismatchError(
             f"{label} holds vectors of model {recorded.model!r} (fingerprint {recorded.fingerprint}); "

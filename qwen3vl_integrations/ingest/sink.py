@@ -13,7 +13,9 @@ and relies on these guarantees:
   every row it could not store (checked by reading the ids back), and stores the others. It
   raises ``StoreError`` only when the store itself is unusable (unreachable, disk full).
 - **Nothing is mixed.** ``describe`` reports the dim and the recorded ``IndexSettings``; the
-  pipeline refuses to write (``check_compatible``) before any ``write`` when they differ.
+  pipeline refuses to write (``check_compatible``) before any ``write`` when they differ. A store
+  whose vectors have no declared size (Weaviate) reports the size of a stored vector, else the
+  recorded one, else 0 (nothing tells it: an empty collection without a record).
 
 ``Row.id`` and ``Row.content_id`` are 32 hex characters (``uuid.UUID(hex=row.id)`` is a valid
 UUID for stores that key objects by UUID). ``Row.vector`` is a finite float32 vector of the
@@ -31,10 +33,12 @@ import numpy as np
 
 from .settings import IndexSettings
 
-__all__ = ["Row", "StoredVector", "Sink", "ROW_FIELDS"]
+__all__ = ["Row", "StoredVector", "Sink", "ROW_FIELDS", "MODALITIES"]
 
 #: the stored fields of a row besides ``id`` and ``vector`` (what a search returns)
 ROW_FIELDS = ("content_id", "source", "modality", "page", "offset", "snippet", "metadata")
+#: the values of ``Row.modality``
+MODALITIES = ("text", "image", "pdf_page", "video")
 
 
 @dataclass(frozen=True)

@@ -90,13 +90,14 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> ServerSettings:
-        """Read ``QWEN3VL_<FIELD>`` variables; ``overrides`` (e.g. command-line values) win.
+        """Read ``QWEN3VL_<FIELD>`` variables (an empty one counts as unset); ``overrides`` (e.g.
+        command-line values) win.
         ``QWEN3VL_ALLOW_PATHS`` holds directories separated by ``os.pathsep``."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             kind = field_kind(f)
             raw = env_value(f.name.upper(), str, environ=environ)
-            if raw is None:
+            if raw is None or not raw.strip():  # unset or empty: the default
                 continue
             if kind is tuple:
                 values[f.name] = tuple(p for p in raw.split(os.pathsep) if p)

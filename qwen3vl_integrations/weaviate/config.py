@@ -32,13 +32,19 @@ DEFAULT_VECTOR = "qwen3vl"
 #: property name -> Weaviate data type (``weaviate.classes.config.DataType`` member name)
 PROPERTIES: dict[str, str] = {
     "text": "TEXT",  # a text chunk, or the text layer of a PDF page; absent on images and videos
-    "image": "BLOB",  # base64 (no ``data:`` prefix) of an image or a rendered PDF page
+    "image": "BLOB",  # base64 (no ``data:`` prefix) of an image or a rendered PDF page (the ingest sink stores none)
     "source": "TEXT",  # the file path or URL the item came from
     "modality": "TEXT",  # "text" | "image" | "pdf_page" | "video"
     "page": "INT",  # 1-based PDF page, 0 otherwise
     "offset": "INT",  # character offset of a text chunk, 0 otherwise
-    "item_id": "TEXT",  # the content-hash id the object uuid derives from (objects.object_uuid)
+    "item_id": "TEXT",  # the id the object uuid derives from (objects.object_uuid): the ingest row id
+    "content_id": "TEXT",  # the ingest content id (same content, same value), to reuse a stored vector
+    "metadata": "TEXT",  # JSON of the ingest row's metadata (file, bytes, sha256, pages...)
 }
+#: tokenised as whole values, so that ``Filter.by_property("modality").equal("image")`` matches exactly
+WHOLE_VALUE_PROPERTIES = ("source", "modality", "item_id", "content_id")
+#: stored, not indexed (a JSON text is no search text)
+UNINDEXED_PROPERTIES = ("metadata",)
 
 
 def _origin(url: str | None) -> str | None:
@@ -57,13 +63,15 @@ def _config():
 
 
 def multimodal_properties() -> list:
-    """``Property`` objects for ``PROPERTIES`` (``source``, ``modality`` and ``item_id`` tokenised as
-    whole fields so that ``Filter.by_property("modality").equal("image")`` matches exactly)."""
+    """``Property`` objects for ``PROPERTIES`` (``WHOLE_VALUE_PROPERTIES`` with ``field``
+    tokenization, ``UNINDEXED_PROPERTIES`` neither filterable nor searchable)."""
     wc = _config()
-    whole = {"source", "modality", "item_id"}
-    return [wc.Property(name=name, data_type=getattr(wc.DataType, kind),
-                        tokenization=wc.Tokenization.FIELD if name in whole else None)
-            for name, kind in PROPERTIES.items()]
+    props = []
+    for name, kind in PROPERTIES.items():
+        index = {"index_filterable": False, "index_searchable": False} if name in UNINDEXED_PROPERTIES else {}
+        props.append(wc.Property(name=name, data_type=getattr(wc.DataType, kind), **index,
+                                 tokenization=wc.Tokenization.FIELD if name in WHOLE_VALUE_PROPERTIES else None))
+    return props
 
 
 def self_provided_vector(name: str = DEFAULT_VECTOR, *, vector_index_config=None):

@@ -1,9 +1,9 @@
 """Weaviate objects of embedded items: deterministic uuids, properties, named vectors.
 
-An item's uuid is ``uuid5(OBJECT_NAMESPACE, item_id)``, where ``item_id`` is the content-hash id
-the ingestion pipeline computes (a hash of the content bytes, the place in the file and the
-settings that change the vector). The same content therefore always maps to the same object, and
-a re-run finds it instead of adding a copy. ``OBJECT_NAMESPACE`` is fixed: it is
+An item's uuid is ``uuid5(OBJECT_NAMESPACE, item_id)``. The ingest sink (``WeaviateStore.write``)
+uses the ingest row id as ``item_id``: a hash of the content bytes, the place in the file, the
+settings that change the vector and the path (``ingest.sources.row_id``). The same item therefore
+always maps to the same object, and a re-run finds it instead of adding a copy. ``OBJECT_NAMESPACE`` is fixed: it is
 ``uuid5(NAMESPACE_URL, "https://pypi.org/project/qwen3vl-integrations/#weaviate-objects")``,
 written out so that it can never change by accident.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,17 +20,17 @@ from typing import Any
 import numpy as np
 
 from qwen3vl_integrations.errors import InputError, UnsupportedInputError
+from qwen3vl_integrations.ingest import MODALITIES
 
 from .config import DEFAULT_VECTOR, PROPERTIES, weaviate_module
 
 __all__ = ["OBJECT_NAMESPACE", "object_uuid", "image_blob", "object_properties", "vector_list", "data_object"]
 
 OBJECT_NAMESPACE = uuid.UUID("b28e6634-31eb-5c56-a6e9-07327879f037")
-MODALITIES = ("text", "image", "pdf_page", "video")
 
 
 def object_uuid(item_id: str) -> uuid.UUID:
-    """The Weaviate uuid of the item whose content-hash id is ``item_id``."""
+    """The Weaviate uuid of the item ``item_id`` (the ingest sink: the row id)."""
     if not isinstance(item_id, str) or not item_id:
         raise InputError(f"item_id must be a non-empty string, got {item_id!r}")
     return uuid.uuid5(OBJECT_NAMESPACE, item_id)
@@ -55,9 +56,11 @@ def image_blob(image: Any) -> str:
 
 
 def object_properties(*, item_id: str, source: str, modality: str, text: str | None = None,
-                      image: str | None = None, page: int = 0, offset: int = 0) -> dict[str, Any]:
-    """The properties of one object. A missing or blank ``text`` and a missing ``image`` are left
-    out rather than stored empty: a module vectoriser would otherwise embed an empty string."""
+                      image: str | None = None, page: int = 0, offset: int = 0, content_id: str | None = None,
+                      metadata: dict | None = None) -> dict[str, Any]:
+    """The properties of one object (``config.PROPERTIES``). A missing or blank ``text`` and a
+    missing ``image`` are left out rather than stored empty: a module vectoriser would otherwise
+    embed an empty string. ``metadata`` is stored as JSON text."""
     if modality not in MODALITIES:
         raise InputError(f"modality must be one of {MODALITIES}, got {modality!r}")
     props: dict[str, Any] = {"item_id": item_id, "source": source, "modality": modality, "page": int(page),
@@ -66,6 +69,13 @@ def object_properties(*, item_id: str, source: str, modality: str, text: str | N
         props["text"] = text
     if image is not None:
         props["image"] = image
+    if content_id is not None:
+        props["content_id"] = content_id
+    if metadata is not None:
+        try:
+            props["metadata"] = json.dumps(metadata, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"metadata cannot be stored as JSON ({exc})") from None
     assert set(props) <= set(PROPERTIES), set(props) - set(PROPERTIES)
     return props
 

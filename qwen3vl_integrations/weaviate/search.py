@@ -1,4 +1,7 @@
-"""Search a collection of self-provided Qwen3-VL vectors: embed the query, ``near_vector``, rerank.
+"""Search a collection of your own objects (``objects.data_object``): embed the query,
+``near_vector``, rerank from the stored properties; the client's own objects come back. (A collection
+that ``Qwen3VLWeaviate`` fills is searched with ``Qwen3VLWeaviate.search``, which returns
+``ingest.SearchHit``s and reranks from the files.)
 
 >>> import weaviate                                                              # doctest: +SKIP
 >>> from qwen3vl_integrations import Qwen3VLEmbedder, Qwen3VLReranker           # doctest: +SKIP
@@ -15,22 +18,14 @@ import base64
 import logging
 from typing import Any
 
-from qwen3vl_integrations import MultimodalInput
+from qwen3vl_integrations.ingest import query_input
 
 from .config import DEFAULT_VECTOR, PROPERTIES, weaviate_module
 from .objects import vector_list
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["search", "query_input", "rerank_document"]
-
-
-def query_input(text: str | None = None, image: Any = None, video: Any = None) -> MultimodalInput:
-    """The query as one model input (a blank text is dropped; at least one part is required)."""
-    text = text if isinstance(text, str) and text.strip() else None
-    item = MultimodalInput.of(text=text, image=image, video=video)
-    item.check_not_empty()
-    return item
+__all__ = ["search", "rerank_document"]
 
 
 def rerank_document(properties: dict) -> Any:
@@ -79,7 +74,7 @@ def search(collection, embedder, query: str | None = None, *, image: Any = None,
     return hits[:k]
 
 
-def _rerank(reranker, item: MultimodalInput, hits: list) -> list:
+def _rerank(reranker, item, hits: list) -> list:
     scores = reranker.score(item, [rerank_document(hit.properties) for hit in hits], errors="return")
     for hit, score in zip(hits, scores):
         hit.metadata.rerank_score = score if isinstance(score, float) else None

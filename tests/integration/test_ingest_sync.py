@@ -14,25 +14,7 @@ pytest.importorskip("milvus_lite")
 from qwen3vl_integrations.milvus import MilvusStore, MultimodalIndex
 from qwen3vl_integrations.milvus.store import string_literal
 
-ROOT = Path(__file__).resolve().parents[2]
-MEDIA = ROOT / "examples" / "media"
-
-
-def _png(path: Path, seed: int) -> None:
-    from PIL import Image
-
-    pixels = np.random.default_rng(seed).integers(0, 256, (40, 48, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-
-
-def make_folder(folder: Path) -> None:
-    """Twelve files: eight texts, three images, one two-page PDF."""
-    folder.mkdir(parents=True)
-    for i in range(8):
-        (folder / f"t{i:04d}.txt").write_text(f"note {i} about {['cats', 'rockets', 'coffee'][i % 3]}")
-    for i in range(3):
-        _png(folder / f"i{i:04d}.png", i)
-    shutil.copy(MEDIA / "field_report.pdf", folder / "report.pdf")
+from .folders import MEDIA, change_folder, check_changed_sync, make_folder
 
 
 def rows_of(store: MilvusStore) -> set[tuple]:
@@ -50,13 +32,7 @@ def test_modify_delete_add_copy_move_then_rows_equal_a_fresh_index(embedder, tmp
     with MultimodalIndex(embedder, db) as index:
         first = index.add([folder])
         assert (first.indexed, first.failed, index.store.count()) == (14, 0, 14)  # 8 + 3 + 2 pages
-        (folder / "t0000.txt").write_text("note 0, rewritten")  # modify
-        _png(folder / "i0000.png", 99)  # overwrite
-        (folder / "t0001.txt").unlink()  # delete
-        (folder / "added.txt").write_text("a new note")  # add
-        shutil.copy(folder / "i0001.png", folder / "i0001_copy.png")  # copy
-        (folder / "sub").mkdir()
-        (folder / "t0002.txt").rename(folder / "sub" / "t0002.txt")  # move
+        change_folder(folder)  # modify, overwrite, delete, add, copy, move
         report = index.add([folder])
         synced = rows_of(index.store)
         gone = str(folder / "t0001.txt")
@@ -64,10 +40,7 @@ def test_modify_delete_add_copy_move_then_rows_equal_a_fresh_index(embedder, tmp
     with MultimodalIndex(embedder, db, collection="fresh") as fresh:
         assert fresh.add([folder]).ok
         assert synced == rows_of(fresh.store)
-    assert len(synced) == 15
-    assert report.ok, report.failures
-    assert (report.indexed, report.duplicates, report.replaced, report.removed) == (3, 2, 2, 2)
-    assert report.unchanged == 14 - 2 - 2  # all but the modified, deleted and moved rows
+    check_changed_sync(report, synced)
     again = MultimodalIndex(embedder, db)
     with again:
         rerun = again.add([folder])

@@ -74,6 +74,8 @@ def test_multimodal_collection_serialises_to_weaviate_schema():
             {"name": "page", "dataType": ["int"]},
             {"name": "offset", "dataType": ["int"]},
             {"name": "item_id", "dataType": ["text"], "tokenization": "field"},
+            {"name": "content_id", "dataType": ["text"], "tokenization": "field"},
+            {"name": "metadata", "dataType": ["text"], "indexFilterable": False, "indexSearchable": False},
         ],
         "vectorConfig": {"qwen3vl": {"vectorizer": {"none": {}}, "vectorIndexType": "hnsw",
                                      "vectorIndexConfig": {"distance": "cosine"}}},

@@ -41,7 +41,7 @@ def collection(corpus):
     with connected_client(fake) as client:
         store = qw.WeaviateStore(client, "Docs")
         store.create()
-        assert store.write(corpus[0]) == []
+        assert store.write_objects(corpus[0]) == []
         yield store.collection, fake
 
 

@@ -44,17 +44,17 @@ def test_create_posts_the_configured_schema_once(client, fake):
     assert not store.exists()
     store.create(with_reranker=True)
     expected = _CollectionConfigCreate(**qw.multimodal_collection("Docs", with_reranker=True))._to_dict()
-    assert fake.schemas == {"Docs": expected}
+    assert fake.posted == [expected] and list(fake.schemas) == ["Docs"]
     assert store.exists()
     store.create()  # an existing collection is left as it is
-    assert fake.schemas == {"Docs": expected}
+    assert fake.posted == [expected]
 
 
 def test_write_sends_uuids_named_vectors_and_properties(client, fake):
     store = qw.WeaviateStore(client, "Docs", batch_size=2)
     store.create()
     objects = [text_object(i, f"chunk {i}") for i in range(5)]
-    assert store.write(objects) == []
+    assert store.write_objects(objects) == []
     assert [len(b.objects) for b in fake.batches] == [2, 2, 1]  # the client's batch call, batch_size at a time
     stored = fake.objects["Docs"]
     assert set(stored) == {str(o.uuid) for o in objects}
@@ -71,7 +71,7 @@ def test_refused_objects_are_reported_item_by_item(client, fake):
     store.create()
     objects = [text_object(0, "fine"), text_object(1, "REFUSE"), text_object(2, "fine too"),
                text_object(3, "REFUSE")]  # the second call has only refused objects: the client raises for it
-    failed = store.write(objects)
+    failed = store.write_objects(objects)
     assert [obj.uuid for obj, _ in failed] == [objects[1].uuid, objects[3].uuid]
     assert all("bad item" in message for _, message in failed)
     assert set(fake.objects["Docs"]) == {str(objects[0].uuid), str(objects[2].uuid)}
@@ -81,13 +81,13 @@ def test_existing_finds_stored_items_and_a_rerun_adds_nothing(client, fake):
     store = qw.WeaviateStore(client, "Docs")
     store.create()
     objects = [text_object(i, f"chunk {i}") for i in range(3)]
-    store.write(objects[:2])
+    store.write_objects(objects[:2])
     ids = [o.properties["item_id"] for o in objects]
-    assert store.existing(ids) == set(ids[:2])
-    assert store.existing([]) == set()
+    assert store.existing_ids(ids) == set(ids[:2])
+    assert store.existing_ids([]) == set()
     rebuilt = [text_object(i, f"chunk {i}") for i in range(3)]  # a re-run builds the same objects
     assert [o.uuid for o in rebuilt] == [o.uuid for o in objects]
-    store.write(rebuilt)
+    store.write_objects(rebuilt)
     assert len(fake.objects["Docs"]) == 3
 
 
@@ -100,7 +100,7 @@ def test_unreachable_weaviate_is_a_store_error(client, fake):
 def test_search_filters_ranks_by_distance_and_returns_client_objects(client, fake):
     store = qw.WeaviateStore(client, "Docs")
     store.create()
-    store.write([text_object(i, f"chunk {i}") for i in range(4)])
+    store.write_objects([text_object(i, f"chunk {i}") for i in range(4)])
 
     class AxisEmbedder:  # deterministic query vectors, so the expected order is known
         def embed_queries(self, items, instruction=None, dim=None):
