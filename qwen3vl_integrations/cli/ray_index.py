@@ -1,8 +1,8 @@
 """``qwen3vl index PATH... --ray [auto|ADDRESS]``: the same job as a local index, run on a Ray cluster.
 
 Same store options, model resolution, dims, report, progress bar and exit codes as ``cmd_index``;
-the work runs in ``qwen3vl_integrations.ray.sync_on_ray``. A Milvus server URI is written by the
-workers (upserts), a Milvus Lite database by this process.
+the work runs in ``qwen3vl_integrations.ray.sync_on_ray``. A Milvus server or Weaviate URI is
+written by the workers (upserts), a Milvus Lite database by this process.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import logging
 from qwen3vl_integrations.errors import ModelLoadError
 from qwen3vl_integrations.ingest import count_entries
 from qwen3vl_integrations.milvus.store import is_lite_uri
+from qwen3vl_integrations.weaviate import is_weaviate_uri
 
-from .commands import _dim, _open_store, index_outcome, model_name
+from .commands import _dim, _open_store, _weaviate_key, index_outcome, model_name
 from .models import DEFAULT_MODEL, TINY_RANDOM, engine_config, warn_random
 from .options import EXIT_FAILED, EXIT_MODEL, CliError
 
@@ -52,7 +53,7 @@ def _progress_bar(args, exclude: list[str]):
 
 
 def cmd_index_ray(args) -> int:
-    from qwen3vl_integrations.ray import MilvusUpserts, describe_model, sync_on_ray
+    from qwen3vl_integrations.ray import describe_model, sync_on_ray
 
     ray, connected = _connect(args.ray, args.verbose)
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -72,14 +73,12 @@ def cmd_index_ray(args) -> int:
                 detail = " ".join(str(cause).split(". Pass a local", 1)[0].split())
                 raise CliError(f"cannot load the embedding model {spec!r} on the Ray cluster: {detail}",
                                EXIT_MODEL) from None
-            lite = is_lite_uri(store.uri)
-            exclude = [store.uri] if lite else []
-            writer = None if lite else MilvusUpserts(store.uri, store.collection, args.token)
+            exclude = [args.db] if is_lite_uri(args.db) else []
             progress = _progress_bar(args, exclude)
             try:
                 report = sync_on_ray(args.paths, store, model, settings=facts.at_dim(_dim(args, stored_dim, facts)),
                                      options=facts.options, exclude=exclude, follow_symlinks=args.follow_symlinks,
-                                     writer=writer, batch_size=args.batch_size, max_dim=facts.hidden_size,
+                                     writer=_writer(args), batch_size=args.batch_size, max_dim=facts.hidden_size,
                                      progress=progress, concurrency=args.ray_actors or _actors(ray),
                                      num_gpus_per_actor=args.ray_gpus_per_actor, device=args.device, config=config,
                                      policy=facts.options.policy)
@@ -91,6 +90,15 @@ def cmd_index_ray(args) -> int:
     finally:
         if connected:
             ray.shutdown()
+
+
+def _writer(args):
+    """Who writes: the workers for a server (Milvus, Weaviate), this process for Milvus Lite (None)."""
+    from qwen3vl_integrations.ray import MilvusUpserts, WeaviateUpserts
+
+    if is_weaviate_uri(args.db):
+        return WeaviateUpserts(args.db, args.collection, _weaviate_key(args))
+    return None if is_lite_uri(args.db) else MilvusUpserts(args.db, args.collection, args.token)
 
 
 def _actors(ray) -> int:

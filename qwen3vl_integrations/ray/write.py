@@ -14,8 +14,8 @@ Where rows are written depends on the store:
 A worker writer is any picklable object with ``open() -> sink`` (a ``write(rows)`` of the ingest
 ``Sink`` protocol), opened once per writer actor: :class:`MilvusUpserts` here, the bulk files of
 :mod:`.bulk` (a writer with ``deferred = True`` and ``finish(files)``: its rows are visible only
-after the driver calls ``finish`` with the files the actors reported). A sink of another store
-(e.g. Weaviate, once its store is an ingest ``Sink``) plugs in the same way.
+after the driver calls ``finish`` with the files the actors reported). Weaviate behaves the same
+way: :class:`WeaviateUpserts` (its batch import is an upsert by the uuid of the content-hash id).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from .rows import DEFAULT_VECTOR_COLUMN, ERROR_CODE, ERROR_MESSAGE, ITEM, SNIPPE
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WorkerWriter", "MilvusUpserts", "WriteStage", "PrewrittenSink", "result_of", "stored_row", "WRITE_ERROR",
+__all__ = ["WorkerWriter", "MilvusUpserts", "WeaviateUpserts", "WriteStage", "PrewrittenSink", "result_of", "stored_row", "WRITE_ERROR",
            "LEADS", "FILES"]
 
 WRITE_ERROR = "write_error"
@@ -68,6 +68,21 @@ class MilvusUpserts:
         from qwen3vl_integrations.milvus import MilvusStore
 
         return MilvusStore(self.uri, self.collection, self.token)
+
+
+@dataclass(frozen=True)
+class WeaviateUpserts:
+    """Upserts into a Weaviate collection from each writer actor (``WeaviateStore.write``: batch
+    import by uuid, refused objects reported, ids read back), connected from a ``weaviate://`` URI."""
+
+    uri: str
+    collection: str
+    api_key: str | None = None
+
+    def open(self):
+        from qwen3vl_integrations.weaviate import WeaviateStore
+
+        return WeaviateStore.open(self.uri, self.collection, api_key=self.api_key)
 
 
 def result_of(item: SourceItem, row: dict, dim: int, column: str = DEFAULT_VECTOR_COLUMN) -> Embedded | Failure:

@@ -254,3 +254,39 @@ def test_the_bulk_path_writes_files_and_commits_after_the_import(ray_session, ti
     files = json.loads((tmp_path / "bulk" / "imported.json").read_text())
     assert len(files) >= 2 and all(name.endswith(".parquet") for group in files for name in group)
     assert_same_rows(stored_rows(milvus_server, "bulk_rows"), stored_rows(ray_db))
+
+
+def weaviate_rows(fake) -> dict[str, tuple[dict, list]]:
+    """The objects of the in-memory Weaviate by uuid: (properties, vector)."""
+    from qwen3vl_integrations.weaviate.config import DEFAULT_VECTOR
+
+    return {uuid: (props, vectors[DEFAULT_VECTOR]) for uuid, (props, vectors) in fake.objects["Qwen3vl"].items()}
+
+
+def test_ray_sync_into_weaviate_behaves_as_a_local_index(ray_session, tiny_checkpoint, facts, tmp_path, capsys):
+    """Weaviate the same way: workers upsert (batch import by uuid), same report, same objects."""
+    pytest.importorskip("weaviate")
+    from qwen3vl_integrations.ray import WeaviateUpserts
+    from qwen3vl_integrations.weaviate import WeaviateStore
+    from tests.integration.weaviate_fake import FakeWeaviate, running
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("coffee.txt", "coffee.jpg", "cats.md"):
+        shutil.copy(MEDIA / name, folder)
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png at all")
+    ray_side, local_side = FakeWeaviate(), FakeWeaviate()
+    model = ["--model", str(tiny_checkpoint)]
+    with running(ray_side) as (http, grpc), running(local_side) as (local_http, local_grpc):
+        uri = f"weaviate://127.0.0.1:{http}?grpc_port={grpc}"
+        with WeaviateStore.open(uri, "qwen3vl") as store:
+            report = sync_on_ray([folder], store, str(tiny_checkpoint), settings=facts.settings, options=facts.options,
+                                 writer=WeaviateUpserts(uri, "qwen3vl"), **STAGE_CPUS)
+        local_code, local_report = index(capsys, str(folder), "--db",
+                                         f"weaviate://127.0.0.1:{local_http}?grpc_port={local_grpc}", *model)
+    assert local_code == 1 and report.indexed == 3
+    same_report({**report.to_dict(), "collection": "qwen3vl", "rows": 3}, local_report)
+    ours, theirs = weaviate_rows(ray_side), weaviate_rows(local_side)
+    assert sorted(ours) == sorted(theirs)
+    for uuid, (props, vector) in theirs.items():
+        assert ours[uuid][0] == props and cosine(ours[uuid][1], vector) >= 0.99999

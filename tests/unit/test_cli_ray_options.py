@@ -21,3 +21,22 @@ def test_bad_ray_values_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(["index", "docs", "--ray", *argv])
     assert info.value.code == 2 and "usage: qwen3vl" in capsys.readouterr().err
+
+
+def test_who_writes_follows_the_store(monkeypatch):
+    """Milvus Lite: this process (one process per database); Milvus servers and Weaviate: the workers."""
+    for name in ("QWEN3VL_TOKEN", "QWEN3VL_WEAVIATE_API_KEY", "QWEN3VL_DB", "QWEN3VL_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    from qwen3vl_integrations.cli.ray_index import _writer
+    from qwen3vl_integrations.ray import MilvusUpserts, WeaviateUpserts
+
+    parser = build_parser()
+
+    def writer(*store):
+        return _writer(parser.parse_args(["index", "docs", "--ray", *store]))
+
+    assert writer("--db", "./qwen3vl.db") is None
+    assert writer("--db", "http://milvus:19530", "--collection", "c", "--token", "u:p") == MilvusUpserts(
+        "http://milvus:19530", "c", "u:p")
+    assert writer("--db", "weaviate://127.0.0.1:8080", "--collection", "c") == WeaviateUpserts(
+        "weaviate://127.0.0.1:8080", "c", None)
