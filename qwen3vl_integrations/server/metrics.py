@@ -2,7 +2,10 @@
 
 - ``qwen3vl_requests_total{route,status}`` and ``qwen3vl_request_seconds{route}`` (latency histogram);
 - ``qwen3vl_queue_items{model}`` (queued or waiting items, read from the engine at scrape time);
-- per engine call (from the engine's batch listener): ``qwen3vl_batch_rows{model}``,
+- ``qwen3vl_cache_{hits,misses,evictions}_total{model}``, ``qwen3vl_cache_bytes{model}`` and
+  ``qwen3vl_cache_peak_bytes{model}``: the engine's cache of prepared media and vision features
+  (``engine.stats()["cache"]``, read at scrape time);
+- per forward pass (from the engine's batch listener): ``qwen3vl_batch_rows{model}``,
   ``qwen3vl_batch_tokens{model}``, ``qwen3vl_batch_callers{model}`` (distinct requests whose items
   shared the call: above 1 means cross-request batching happened) and ``qwen3vl_forward_seconds{model}``
   (tokens/s over time: ``rate(qwen3vl_batch_tokens_sum[1m])``); the gauge
@@ -36,13 +39,13 @@ class ServerMetrics:
                                      registry=r)
         self.latency = prom.Histogram("qwen3vl_request_seconds", "HTTP request latency", ["route"],
                                       buckets=_LATENCY_BUCKETS, registry=r)
-        self.rows = prom.Histogram("qwen3vl_batch_rows", "items per engine call", ["model"], buckets=_ROW_BUCKETS,
+        self.rows = prom.Histogram("qwen3vl_batch_rows", "items per forward pass", ["model"], buckets=_ROW_BUCKETS,
                                    registry=r)
-        self.tokens = prom.Histogram("qwen3vl_batch_tokens", "prompt tokens per engine call", ["model"],
+        self.tokens = prom.Histogram("qwen3vl_batch_tokens", "prompt tokens per forward pass", ["model"],
                                      buckets=_TOKEN_BUCKETS, registry=r)
-        self.callers = prom.Histogram("qwen3vl_batch_callers", "requests whose items shared one engine call",
+        self.callers = prom.Histogram("qwen3vl_batch_callers", "requests whose items shared one forward pass",
                                       ["model"], buckets=_CALLER_BUCKETS, registry=r)
-        self.forward_seconds = prom.Histogram("qwen3vl_forward_seconds", "seconds per engine call", ["model"],
+        self.forward_seconds = prom.Histogram("qwen3vl_forward_seconds", "seconds per forward pass", ["model"],
                                               buckets=_LATENCY_BUCKETS, registry=r)
         self._stats: dict[str, Callable[[], dict]] = {}
         r.register(_EngineCollector(prom, self._stats))
@@ -91,3 +94,18 @@ class _EngineCollector:
             speed.add_metric([model], float(s.get("forward_tokens") or 0) / busy if busy > 0 else 0.0)
         yield queue
         yield speed
+        yield from self._cache_families()
+
+    def _cache_families(self) -> Iterator:
+        core = self._core
+        counters = {name: core.CounterMetricFamily(f"qwen3vl_cache_{name}", f"cache {name} (prepared media and "
+                                                   "vision features)", labels=["model"])
+                    for name in ("hits", "misses", "evictions")}
+        gauges = {name: core.GaugeMetricFamily(f"qwen3vl_cache_{name}", f"cache {name.replace('_', ' ')}",
+                                               labels=["model"]) for name in ("bytes", "peak_bytes")}
+        for model, stats in self._stats.items():
+            cache = stats().get("cache") or {}
+            for name, family in (*counters.items(), *gauges.items()):
+                family.add_metric([model], float(cache.get(name) or 0))
+        yield from counters.values()
+        yield from gauges.values()
