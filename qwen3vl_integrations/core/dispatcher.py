@@ -13,6 +13,7 @@ items, so one call's bad item never fails another call's items.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import heapq
 import logging
@@ -25,8 +26,7 @@ from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import EngineClosedError, ItemError, ModelOverloadedError, Qwen3VLError, RequestTimeoutError
-from .batching import run_with_split
-from .jobs import CallState, Entry, Job, preparation_error
+from .jobs import CallState, Entry, Job, preparation_error, run_entries
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,14 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    """Stop every worker before the interpreter finalises: a daemon worker still inside torch while
+    the runtime tears down can abort the process ("terminate called without an active exception")."""
+    for dispatcher in list(_DISPATCHERS):
+        dispatcher.close()
 
 
 class Dispatcher:
@@ -99,7 +107,7 @@ class Dispatcher:
                     self._item_failed(call, index, item, done)
             if not call.done:
                 self._start(call, done)
-        future.add_done_callback(lambda f: self._on_future_done(call))
+        future.add_done_callback(functools.partial(self._on_future_done, call.seq))
         self._complete(done)
         return future
 
@@ -309,11 +317,15 @@ class Dispatcher:
             except InvalidStateError:  # cancelled meanwhile
                 pass
 
-    def _on_future_done(self, call: CallState) -> None:
-        if call.future.cancelled():
+    def _on_future_done(self, seq: int, future: Future) -> None:
+        """A cancelled future drops its call's queued items. The callback names the call by ``seq``: a
+        callback holding the call itself would make call and future a reference cycle, which only a
+        full garbage collection frees (a long pause on a process holding a model)."""
+        if future.cancelled():
             done: list = []
             with self._cond:
-                if not call.done:
+                call = self._live.get(seq)
+                if call is not None and not call.done:
                     logger.debug("call %d cancelled: %d queued items dropped", call.seq, len(call.open))
                     self._end(call, None, done)
 
@@ -348,10 +360,14 @@ class Dispatcher:
                     tasks, self._inline = self._inline, []
                 batch = None if tasks else self._take_batch()
             prepared_last = bool(tasks)
-            for task in tasks:
-                task()
-            if batch is not None:
-                self._run_batch(*batch)
+            self._run_turn(tasks, batch)
+            del tasks, batch  # an idle worker holds no finished call (its inputs and outputs)
+
+    def _run_turn(self, tasks: list, batch: tuple | None) -> None:
+        for task in tasks:
+            task()
+        if batch is not None:
+            self._run_batch(*batch)
 
     def _take_batch(self) -> tuple[list[Entry], list, dict]:
         """The planned batch holding the oldest ready item, from that item's group (removed from ready);
@@ -374,31 +390,7 @@ class Dispatcher:
         entries = [e for e in entries if not e.call.done]
         if not entries:
             return
-        items = [e.item for e in entries]
-        forward = entries[0].call.job.forward
-        failed: dict[int, Qwen3VLError] = {}
-
-        def run(sub: list[int]) -> list:
-            start = time.perf_counter()
-            out = list(forward([items[k] for k in sub], state, ready))
-            self._forwarded(len(sub), sum(len(items[k]) for k in sub), time.perf_counter() - start,
-                            len({entries[k].call.seq for k in sub}))
-            return out
-
-        try:
-            values = run_with_split(list(range(len(entries))), run, failed.__setitem__)
-        except Exception as exc:  # never let the worker die; every item gets its error
-            logger.exception("unexpected failure of the forward worker")
-            values, failed = {}, {k: preparation_error(exc) for k in range(len(entries))}
-        outputs: list[tuple[Entry, Any, Qwen3VLError | None]] = []
-        for k, entry in enumerate(entries):
-            if k in failed:
-                outputs.append((entry, None, failed[k].at(entry.index)))
-                continue
-            try:
-                outputs.append((entry, entry.call.job.finish(entry.index, values[k], entry.item), None))
-            except Qwen3VLError as exc:
-                outputs.append((entry, None, exc.at(entry.index)))
+        outputs = run_entries(entries, ready, state, self._forwarded)
         done: list = []
         with self._cond:
             for entry, output, error in outputs:

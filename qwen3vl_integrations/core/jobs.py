@@ -1,8 +1,10 @@
 """What an engine submits to its dispatcher (:class:`Job`) and the dispatcher's record of one
-admitted call; the per-item error boundary (:func:`preparation_error`)."""
+admitted call; the per-item error boundary (:func:`preparation_error`); one batch's forward pass
+and finishing (:func:`run_entries`)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -10,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError, Qwen3VLError
-from .batching import window_bounds
+from .batching import run_with_split, window_bounds
 
-__all__ = ["Job", "CallState", "Entry", "preparation_error"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["Job", "CallState", "Entry", "preparation_error", "run_entries"]
 
 
 def preparation_error(exc: BaseException, index: int | None = None, param: str | None = None) -> Qwen3VLError:
@@ -81,3 +85,35 @@ class Entry:
     call: CallState
     index: int
     item: Any
+
+
+def run_entries(entries: list[Entry], ready: list, state: dict,
+                on_forward: Callable[[int, int, float, int], None]) -> list[tuple[Entry, Any, Qwen3VLError | None]]:
+    """Run one batch (split on failure, see ``run_with_split``) and finish each item: per entry, its
+    output or its typed error. ``on_forward(rows, tokens, seconds, callers)`` after every forward pass."""
+    items = [e.item for e in entries]
+    forward = entries[0].call.job.forward
+    failed: dict[int, Qwen3VLError] = {}
+
+    def run(sub: list[int]) -> list:
+        start = time.perf_counter()
+        out = list(forward([items[k] for k in sub], state, ready))
+        on_forward(len(sub), sum(len(items[k]) for k in sub), time.perf_counter() - start,
+                   len({entries[k].call.seq for k in sub}))
+        return out
+
+    try:
+        values = run_with_split(list(range(len(entries))), run, failed.__setitem__)
+    except Exception as exc:  # never let the worker die; every item gets its error
+        logger.exception("unexpected failure of the forward worker")
+        values, failed = {}, {k: preparation_error(exc) for k in range(len(entries))}
+    outputs: list[tuple[Entry, Any, Qwen3VLError | None]] = []
+    for k, entry in enumerate(entries):
+        if k in failed:
+            outputs.append((entry, None, failed[k].at(entry.index)))
+            continue
+        try:
+            outputs.append((entry, entry.call.job.finish(entry.index, values[k], entry.item), None))
+        except Qwen3VLError as exc:
+            outputs.append((entry, None, exc.at(entry.index)))
+    return outputs

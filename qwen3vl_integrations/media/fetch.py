@@ -22,7 +22,6 @@ import binascii
 import io
 import logging
 import os
-import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -38,13 +37,12 @@ from ..errors import (
     UnsupportedInputError,
 )
 from .policy import MediaPolicy
-from .sniff import BASE64_RE, is_image_bytes, is_video_bytes, source_scheme
+from .sniff import is_base64_text, is_image_bytes, is_video_bytes, source_scheme, strip_ascii_whitespace
 
 __all__ = ["OpenedMedia", "MediaBytes", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
 
 logger = logging.getLogger(__name__)
 
-_WS_RE = re.compile(r"[ \t\r\n]+")
 _OUTSIDE_ROOTS = "local path is not allowed by the media policy (outside the allowed roots)"
 _PATH_MAX = 4096
 _SPOOL_BYTES = 32 * 1024 * 1024
@@ -279,7 +277,7 @@ def decode_data_uri(uri: str, policy: MediaPolicy, *, kind: str) -> tuple[bytes,
 
 def strict_b64decode(text: str, max_bytes: int, *, what: str = "base64 data") -> bytes:
     """Standard-alphabet base64 with padding; ASCII whitespace (MIME line breaks) is ignored."""
-    compact = _WS_RE.sub("", text)
+    compact = strip_ascii_whitespace(text)
     if not compact:
         raise MediaDecodeError(f"{what} is empty")
     if len(compact) // 4 * 3 > max_bytes + 3:
@@ -299,10 +297,10 @@ def _maybe_base64(text: str, policy: MediaPolicy, kind: str) -> bytes | None:
     either contains no ``/`` or decodes to bytes that start like a known media file. Anything
     longer than PATH_MAX that is not a URI must be base64.
     """
-    compact = _WS_RE.sub("", text)
+    compact = strip_ascii_whitespace(text)
     too_long_for_path = len(text) > _PATH_MAX
     if not too_long_for_path:
-        if len(compact) < 16 or len(compact) % 4 or not BASE64_RE.match(compact):
+        if len(compact) < 16 or len(compact) % 4 or not is_base64_text(compact):
             return None
     if not policy.allow_base64:
         if too_long_for_path:

@@ -23,12 +23,13 @@ import re
 
 from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
-__all__ = ["source_scheme", "is_image_bytes", "is_video_bytes", "is_base64_image", "is_image_source", "is_video_source"]
+__all__ = ["strip_ascii_whitespace", "is_base64_text", "base64_head", "source_scheme", "is_image_bytes", "is_video_bytes",
+           "is_base64_image", "is_image_source", "is_video_source"]
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-#: the standard base64 alphabet with padding (ASCII whitespace removed first)
-BASE64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _WS_RE = re.compile(r"[ \t\r\n]+")
+_ASCII_WS = " \t\r\n"
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"qoif",
                      b"\x00\x00\x01\x00")
 _IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"heif")
@@ -67,11 +68,28 @@ def is_video_bytes(head: bytes) -> bool:
     return len(head) > 188 and head[0] == 0x47 and head[188] == 0x47  # MPEG-TS sync bytes
 
 
+def strip_ascii_whitespace(text: str) -> str:
+    """``text`` without ASCII spaces, tabs and line breaks (MIME base64 line breaks). A text with none
+    is returned as it is after four substring scans: a regex pass costs about 2 ms per 200 kB payload."""
+    return _WS_RE.sub("", text) if any(c in text for c in _ASCII_WS) else text
+
+
+def is_base64_text(text: str) -> bool:
+    """Whether ``text`` (whitespace removed) is standard-alphabet base64: one or more alphabet
+    characters, then at most two ``=`` (scanned in C, not by a regex)."""
+    if not text.isascii():
+        return False
+    body = text.rstrip("=")
+    if not body or len(text) - len(body) > 2:
+        return False
+    return not body.encode("ascii").translate(None, _B64_ALPHABET)
+
+
 def base64_head(text: str) -> bytes | None:
     """The first bytes ``text`` decodes to when it is standard base64 with a valid length
     (whitespace ignored, at least 16 characters), else ``None``. Decodes at most 64 characters."""
-    compact = _WS_RE.sub("", text)
-    if len(compact) < 16 or len(compact) % 4 or not BASE64_RE.match(compact):
+    compact = strip_ascii_whitespace(text)
+    if len(compact) < 16 or len(compact) % 4 or not is_base64_text(compact):
         return None
     try:
         return base64.b64decode(compact[:_SNIFF_CHARS], validate=True)

@@ -26,6 +26,31 @@ async def _disconnected(request: Request) -> None:
             return
 
 
+def _awaitable(future: Future) -> asyncio.Future:
+    """An asyncio future that gets ``future``'s outcome on this loop. Unlike ``asyncio.wrap_future``,
+    the two do not reference each other (wrap_future chains them both ways, a cycle that holds the
+    request's results until a full garbage collection)."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def transfer(done: Future) -> None:
+        if waiter.done():
+            return
+        if done.cancelled():
+            waiter.cancel()
+        elif (error := done.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(done.result())
+
+    def on_done(done: Future) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(transfer, done)
+
+    future.add_done_callback(on_done)
+    return waiter
+
+
 async def run_engine(request: Request, submit: Callable[[], Future]) -> list:
     """Call ``submit()`` (an engine's ``submit_embed``/``submit_score``) and wait for its results.
 
@@ -37,7 +62,7 @@ async def run_engine(request: Request, submit: Callable[[], Future]) -> list:
         raise overloaded(exc) from None
     except Qwen3VLError as exc:
         raise from_library(exc) from None
-    waiter = asyncio.wrap_future(future)
+    waiter = _awaitable(future)
     watcher = asyncio.ensure_future(_disconnected(request))
     try:
         done, _ = await asyncio.wait({waiter, watcher}, return_when=asyncio.FIRST_COMPLETED)
