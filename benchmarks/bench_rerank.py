@@ -186,8 +186,10 @@ def retrieval_workload(args, ckpt: Path, tmp: Path) -> bool:
         return counts["hits"] / max(1, counts["hits"] + counts["misses"])
 
     distinct = len({j for rows in top for j in rows if not isinstance(corpus[j], str)})
+    media_pairs = sum(not isinstance(corpus[j], str) for rows in top for j in rows)
     print(f"\nretrieval: corpus {len(corpus)} items (embedded in {t_docs:.1f} s), {len(queries)} text queries x "
-          f"top {top.shape[1]}; {distinct} distinct media documents among the candidates")
+          f"top {top.shape[1]}; {distinct} distinct media documents among the candidates, in {media_pairs} of "
+          f"the {top.size} pairs (the cache can only shorten those)")
     print(f"{'reranker':<14} {'pairs':>6} {'seconds':>8} {'pairs/s':>8}")
     print(f"{'cache off':<14} {pairs:>6} {t_off:>8.2f} {pairs / t_off:>8.2f}")
     print(f"{'cache on':<14} {pairs:>6} {t_on:>8.2f} {pairs / t_on:>8.2f}")
