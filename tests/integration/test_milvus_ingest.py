@@ -1,6 +1,6 @@
 """Ingestion into Milvus Lite: kill and resume, idempotence, failures, refusals, locking, search.
 
-Reliability cases 50-56 (resume after a kill, idempotent re-ingest, in-batch duplicates, poison rows, dimension
+Reliability cases 50-56 of docs/robustness.md (resume after a kill, idempotent re-ingest, in-batch duplicates, poison rows, dimension
 mismatch, read-after-write, a locked Milvus Lite file), on the tiny random checkpoint.
 """
 

@@ -1,6 +1,6 @@
 """WeaviateStore as the sink of the ingest pipeline, and Qwen3VLWeaviate over it, through the real
 weaviate-client against the in-memory Weaviate of ``weaviate_fake`` (the sync semantics of issue 13,
-the batch failures of reliability case 57, the refusals before any write)."""
+the batch failures of reliability case 57 in docs/robustness.md, the refusals before any write)."""
 
 from __future__ import annotations
 
