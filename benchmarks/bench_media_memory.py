@@ -81,11 +81,19 @@ def write_long_video(path: Path, minutes: float, fps: int = 1) -> Path:
         image = base.copy()
         image[400:520, k * 56:k * 56 + 120] = 255
         variants.append(av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p"))
+    return _encode_h264(path, variants, fps, int(minutes * 60 * fps), keyframe_seconds=10)
+
+
+def _encode_h264(path: Path, variants: list, fps: int, count: int, keyframe_seconds: int) -> Path:
+    """``count`` frames cycling through ``variants`` (pre-converted YUV frames, all one size) as
+    H.264 at ``fps`` (ultrafast, crf 35, a keyframe every ``keyframe_seconds``)."""
+    import av
+
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "35", "g": str(10 * fps)}
-        for i in range(int(minutes * 60 * fps)):
+        stream.width, stream.height, stream.pix_fmt = variants[0].width, variants[0].height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "35", "g": str(keyframe_seconds * fps)}
+        for i in range(count):
             frame = variants[i % len(variants)]
             frame.pts = i
             for packet in stream.encode(frame):
@@ -185,18 +193,7 @@ def write_vga_video(path: Path, seconds: float, fps: int = 30) -> Path:
         image[..., 0] = np.linspace(0, 255, 640, dtype=np.uint8)[None, :]
         image[100:200, k * 36:k * 36 + 80] = 255
         variants.append(av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p"))
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "35", "g": str(2 * fps)}
-        for i in range(int(seconds * fps)):
-            frame = variants[i % len(variants)]
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return _encode_h264(path, variants, fps, int(seconds * fps), keyframe_seconds=2)
 
 
 def _generated(path: Path, write) -> Path:
