@@ -20,10 +20,10 @@ from pathlib import Path
 
 from ..core.config import ENV_PREFIX, env_value
 from ..server.settings import ServerSettings, field_kind
+from .options import EXIT_USAGE
 
 __all__ = ["add_serve_parser", "run_serve"]
 
-EXIT_BAD_ARGS = 2
 EXIT_CUT_OFF = 1  # SIGTERM's grace period ended with requests still in flight
 
 
@@ -85,17 +85,17 @@ def settings_from_args(args) -> ServerSettings:
 
 
 def _load_models(args, settings: ServerSettings):
-    from .models import DEFAULT_MODEL, DEFAULT_RERANKER, TINY_RANDOM, _load, warn_random
+    from .models import DEFAULT_MODEL, DEFAULT_RERANKER, TINY_RANDOM, _load, engine_config, warn_random
 
     model, reranker = args.model, args.reranker_model
     if model is None and reranker is None:
         model, reranker = DEFAULT_MODEL, DEFAULT_RERANKER
     if TINY_RANDOM in (model, reranker):
         warn_random()
-    from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder, Qwen3VLReranker
+    from qwen3vl_integrations import Qwen3VLEmbedder, Qwen3VLReranker
 
     policy = settings.media_policy()
-    config = EngineConfig.from_env()  # engine settings (QWEN3VL_MAX_PIXELS ...): the library reads no environment
+    config = engine_config()  # engine settings (QWEN3VL_MAX_PIXELS ...): the library reads no environment
     dim = args.dim if args.dim is not None else env_value("DIM", int)
     embedder = None if model is None else _load(
         Qwen3VLEmbedder, model, "embedding model", "--model PATH (a local checkpoint directory)",
@@ -115,20 +115,20 @@ def run_serve(args) -> int:
         from qwen3vl_integrations.server import bind, serve
     except (ImportError, ValueError) as exc:
         print(f"qwen3vl: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_ARGS
+        return EXIT_USAGE
     try:
         sock = bind(settings.host, settings.port)
     except OSError as exc:
         print(f"qwen3vl: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)
-        return EXIT_BAD_ARGS
+        return EXIT_USAGE
     try:
         embedder, reranker = _load_models(args, settings)
     except CliError as exc:
         print(f"qwen3vl: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except ValueError as exc:  # a bad engine setting (QWEN3VL_MAX_PIXELS=..., QWEN3VL_DIM=...)
+    except ValueError as exc:  # a bad QWEN3VL_DIM (engine settings are CliErrors of engine_config)
         print(f"qwen3vl: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_ARGS
+        return EXIT_USAGE
 
     def announce(url: str) -> None:
         print(f"qwen3vl serve: listening on {url} (health turns 200 after the warm-up)", file=sys.stderr, flush=True)

@@ -135,9 +135,9 @@ class SyncRun:
             if item.id not in stored:
                 groups.setdefault(item.content_id, []).append(item)
         reusable = self.sink.vectors_for(list(groups)) if groups else {}
-        copies = [_row(item, reusable[c].vector, reusable[c].snippet) for c in groups if c in reusable
-                  for item in groups[c]]
-        self._write(copies, [item for c in groups if c in reusable for item in groups[c]], ["duplicates"] * len(copies))
+        copied = [item for c in groups if c in reusable for item in groups[c]]
+        copies = [_row(item, reusable[item.content_id].vector, reusable[item.content_id].snippet) for item in copied]
+        self._write(copies, copied, ["duplicates"] * len(copies))
         fresh = [group for content, group in groups.items() if content not in reusable]
         return Plan([group[0] for group in fresh], {group[0].id: group[1:] for group in fresh if len(group) > 1})
 

@@ -37,7 +37,7 @@ from ..errors import (
     UnsupportedInputError,
 )
 from .policy import MediaPolicy
-from .sniff import is_base64_text, is_image_bytes, is_video_bytes, source_scheme, strip_ascii_whitespace
+from .sniff import is_base64_payload, is_image_bytes, is_video_bytes, source_scheme, strip_ascii_whitespace
 
 __all__ = ["OpenedMedia", "MediaBytes", "open_media", "read_media_bytes", "resolve_local_path", "strict_b64decode", "source_scheme"]
 
@@ -76,13 +76,9 @@ class MediaBytes:
     label: str
 
 
-def _cap(policy: MediaPolicy, kind: str) -> int:
-    return policy.max_video_bytes if kind == "video" else policy.max_image_bytes
-
-
 def open_media(source, policy: MediaPolicy, *, kind: str) -> OpenedMedia:
     """Open ``source`` as a seekable binary stream; the caller closes it."""
-    cap = _cap(policy, kind)
+    cap = policy.max_bytes(kind)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         _check_size(len(data), cap, kind)
@@ -100,9 +96,9 @@ def read_media_bytes(source, policy: MediaPolicy, *, kind: str) -> tuple[bytes, 
     """``(data, content_type, label)`` of ``source``, read fully under the byte cap."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        _check_size(len(data), _cap(policy, kind), kind)
+        _check_size(len(data), policy.max_bytes(kind), kind)
         return data, None, f"{kind} bytes"
-    cap = _cap(policy, kind)
+    cap = policy.max_bytes(kind)
     with open_media(source, policy, kind=kind) as opened:
         stream = opened.stream
         data = stream.getvalue() if isinstance(stream, io.BytesIO) else stream.read(cap + 1)
@@ -142,8 +138,8 @@ def _open_url(url: str, policy: MediaPolicy, kind: str) -> OpenedMedia:
 
     sink: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) if kind == "video" else io.BytesIO()
     try:
-        content_type, size = fetch_url(url, policy, sink=sink, max_bytes=_cap(policy, kind), kind=kind)
-        _check_size(size, _cap(policy, kind), kind)
+        content_type, size = fetch_url(url, policy, sink=sink, max_bytes=policy.max_bytes(kind), kind=kind)
+        _check_size(size, policy.max_bytes(kind), kind)
     except BaseException:
         sink.close()
         raise
@@ -230,7 +226,7 @@ def _open_local(raw, policy: MediaPolicy, kind: str) -> OpenedMedia:
         if not stat.S_ISREG(info.st_mode):
             raise MediaPolicyError(f"local {kind} path is not a regular file")
         _recheck_open_fd(fd, policy)
-        _check_size(info.st_size, _cap(policy, kind), kind)
+        _check_size(info.st_size, policy.max_bytes(kind), kind)
         stream = os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
@@ -272,7 +268,7 @@ def decode_data_uri(uri: str, policy: MediaPolicy, *, kind: str) -> tuple[bytes,
         raise MediaPolicyError(f"data URI media type '{mime[:64]}' is not an allowed {kind} type")
     if "base64" not in params[1:]:
         raise MediaDecodeError("data URI is not base64-encoded (';base64,' missing)")
-    return strict_b64decode(payload, _cap(policy, kind), what=f"{kind} data URI"), mime
+    return strict_b64decode(payload, policy.max_bytes(kind), what=f"{kind} data URI"), mime
 
 
 def strict_b64decode(text: str, max_bytes: int, *, what: str = "base64 data") -> bytes:
@@ -300,15 +296,15 @@ def _maybe_base64(text: str, policy: MediaPolicy, kind: str) -> bytes | None:
     compact = strip_ascii_whitespace(text)
     too_long_for_path = len(text) > _PATH_MAX
     if not too_long_for_path:
-        if len(compact) < 16 or len(compact) % 4 or not is_base64_text(compact):
+        if not is_base64_payload(compact):
             return None
     if not policy.allow_base64:
         if too_long_for_path:
             raise MediaPolicyError("base64 media strings are not allowed by the media policy")
         return None
     if too_long_for_path:
-        return strict_b64decode(compact, _cap(policy, kind), what=f"{kind} base64")
-    data = strict_b64decode(compact, _cap(policy, kind), what=f"{kind} base64")
+        return strict_b64decode(compact, policy.max_bytes(kind), what=f"{kind} base64")
+    data = strict_b64decode(compact, policy.max_bytes(kind), what=f"{kind} base64")
     if "/" in compact and not _looks_like_media(data):
         logger.debug("%s source is valid base64 but holds no known media signature: read as a path", kind)
         return None

@@ -158,6 +158,10 @@ class MediaPolicy:
         if self.max_video_frames < 2:
             raise ValueError(f"max_video_frames must be >= 2, got {self.max_video_frames}")
 
+    def max_bytes(self, kind: str) -> int:
+        """The byte cap of one ``kind`` ("image" or "video") source: ``max_video_bytes`` or ``max_image_bytes``."""
+        return self.max_video_bytes if kind == "video" else self.max_image_bytes
+
     def replace(self, **changes) -> MediaPolicy:
         """A copy with some fields changed (the policy itself is immutable)."""
         return dataclasses.replace(self, **changes)

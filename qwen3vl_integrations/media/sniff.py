@@ -23,7 +23,7 @@ import re
 
 from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
-__all__ = ["strip_ascii_whitespace", "is_base64_text", "base64_head", "source_scheme", "is_image_bytes", "is_video_bytes",
+__all__ = ["strip_ascii_whitespace", "is_base64_text", "is_base64_payload", "base64_head", "source_scheme", "is_image_bytes", "is_video_bytes",
            "is_base64_image", "is_image_source", "is_video_source"]
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -85,11 +85,17 @@ def is_base64_text(text: str) -> bool:
     return not body.encode("ascii").translate(None, _B64_ALPHABET)
 
 
+def is_base64_payload(compact: str) -> bool:
+    """Whether ``compact`` (whitespace removed) could be a base64 media payload rather than a path or a
+    word: standard base64 of a valid length (a multiple of 4), at least 16 characters."""
+    return len(compact) >= 16 and not len(compact) % 4 and is_base64_text(compact)
+
+
 def base64_head(text: str) -> bytes | None:
     """The first bytes ``text`` decodes to when it is standard base64 with a valid length
     (whitespace ignored, at least 16 characters), else ``None``. Decodes at most 64 characters."""
     compact = strip_ascii_whitespace(text)
-    if len(compact) < 16 or len(compact) % 4 or not is_base64_text(compact):
+    if not is_base64_payload(compact):
         return None
     try:
         return base64.b64decode(compact[:_SNIFF_CHARS], validate=True)

@@ -17,6 +17,7 @@ that is killed at the deadline; see docs/robustness.md, case 15).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
@@ -80,10 +81,10 @@ def read_video(source, policy: MediaPolicy = DEFAULT_POLICY, *, fps: float, max_
     """
     _validate_request(fps, max_frames)
     try:
-        if isinstance(source, OpenedMedia):  # opened by the caller (e.g. to hash its bytes first); the caller closes it
-            deadline = time.monotonic() + policy.video_decode_timeout
-            return _read_opened(source, policy, float(fps), int(max_frames), deadline, frame_limit)
-        with open_media(source, policy, kind="video") as opened:
+        # an OpenedMedia was opened by the caller (e.g. to hash its bytes first), who closes it
+        owned = contextlib.nullcontext(source) if isinstance(source, OpenedMedia) else open_media(source, policy,
+                                                                                                  kind="video")
+        with owned as opened:
             deadline = time.monotonic() + policy.video_decode_timeout
             return _read_opened(opened, policy, float(fps), int(max_frames), deadline, frame_limit)
     except MediaError as exc:
@@ -220,7 +221,7 @@ def _effective_request(fps: float, max_frames: int, header: dict, policy: MediaP
                        label: str) -> tuple[float, int, list[str]]:
     """(fps, max_frames, names of the limits that lowered them) for this source's frame size."""
     width, height = header["width"], header["height"]
-    limits = {"max_sample_fps": None, "max_video_frames": policy.max_video_frames,
+    limits = {"max_video_frames": policy.max_video_frames,
               "max_video_output_bytes": policy.max_video_output_bytes // (3 * width * height)}
     if frame_limit is not None:
         limits["frame_limit"] = int(frame_limit(width, height))
@@ -228,7 +229,7 @@ def _effective_request(fps: float, max_frames: int, header: dict, policy: MediaP
     if eff_fps != fps:
         clamped_by.append("max_sample_fps")
     for name, limit in limits.items():
-        if limit is not None and limit < eff_max:
+        if limit < eff_max:
             eff_max = limit
             clamped_by.append(name)
     if eff_max < 2:

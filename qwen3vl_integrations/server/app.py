@@ -50,7 +50,6 @@ def create_app(embedder=None, reranker=None, settings: ServerSettings | None = N
             state.begin_drain()
             if not warm.done():
                 warm.cancel()
-            state.close()
 
     app = fastapi.FastAPI(title="qwen3vl-integrations server", version=__version__, lifespan=lifespan,
                           description="Qwen3-VL embeddings and reranking over the OpenAI, Cohere, TEI, Weaviate-module "
@@ -116,7 +115,7 @@ def _internal_error(state: ServerState):
 
 def _warn_policy(state: ServerState) -> None:
     wanted = state.settings.media_policy()
-    for engine in (state.embedder, state.reranker):
+    for engine in (state.embed_engine, state.rerank_engine):
         if engine is not None and engine.policy != wanted:
             logger.warning("the %s's media policy is not ServerSettings.media_policy(): requests are screened "
                            "(https, data URIs, allowed paths) but fetched under the engine's own policy; load "

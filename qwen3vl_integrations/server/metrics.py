@@ -87,24 +87,24 @@ class _EngineCollector:
         queue = core.GaugeMetricFamily("qwen3vl_queue_items", "items queued for the model", labels=["model"])
         speed = core.GaugeMetricFamily("qwen3vl_forward_tokens_per_second",
                                        "prompt tokens per second of forward time since start", labels=["model"])
-        for model, stats in self._stats.items():
-            s = stats()
+        snapshots = {model: stats() for model, stats in self._stats.items()}  # one snapshot per model and scrape
+        for model, s in snapshots.items():
             queue.add_metric([model], float(s.get("queue_items") or 0))
             busy = float(s.get("forward_seconds") or 0.0)
             speed.add_metric([model], float(s.get("forward_tokens") or 0) / busy if busy > 0 else 0.0)
         yield queue
         yield speed
-        yield from self._cache_families()
+        yield from self._cache_families(snapshots)
 
-    def _cache_families(self) -> Iterator:
+    def _cache_families(self, snapshots: dict[str, dict]) -> Iterator:
         core = self._core
         counters = {name: core.CounterMetricFamily(f"qwen3vl_cache_{name}", f"cache {name} (prepared media and "
                                                    "vision features)", labels=["model"])
                     for name in ("hits", "misses", "evictions")}
         gauges = {name: core.GaugeMetricFamily(f"qwen3vl_cache_{name}", f"cache {name.replace('_', ' ')}",
                                                labels=["model"]) for name in ("bytes", "peak_bytes")}
-        for model, stats in self._stats.items():
-            cache = stats().get("cache") or {}
+        for model, s in snapshots.items():
+            cache = s.get("cache") or {}
             for name, family in (*counters.items(), *gauges.items()):
                 family.add_metric([model], float(cache.get(name) or 0))
         yield from counters.values()

@@ -91,9 +91,11 @@ class ServerMiddleware:
 
     def _check_key(self, scope) -> None:
         key = self.state.settings.api_key
+        if key is None:
+            return
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
         route = f"{method} {scope['path']}"
-        if key is None or route in self.state.public_routes:
+        if route in self.state.public_routes:
             return
         header = _header(scope, b"authorization")
         scheme, _, token = header.partition(" ")

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from ..errors import ItemError, ModelOverloadedError, Qwen3VLError, RequestTimeoutError
 from .errors import ApiError, from_library, overloaded
 
-__all__ = ["ClientDisconnected", "run_engine", "first_error"]
+__all__ = ["ClientDisconnected", "run_engine", "first_error", "check_count", "check_blank", "BLANK_TEXT"]
 
 
 class ClientDisconnected(Exception):
@@ -80,11 +80,23 @@ async def run_engine(request: Request, submit: Callable[[], Future]) -> list:
         raise from_library(exc) from None
 
 
-def first_error(results: list, field: str) -> None:
-    """Raise the error of the first failed item, named ``<field>[k]`` (nothing is answered partially)."""
+def first_error(results: list, field: str, params: list[str] | None = None) -> None:
+    """Raise the error of the first failed item, named ``<field>[k]`` or ``params[k]`` (nothing is
+    answered partially)."""
     for k, value in enumerate(results):
         if isinstance(value, ItemError):
-            raise from_library(value.error, f"{field}[{k}]")
+            raise from_library(value.error, params[k] if params is not None else f"{field}[{k}]")
+
+
+BLANK_TEXT = ('the text is empty; Weaviate sends "" for a text property set to "": leave the property unset (null) '
+              'or give it a text (docs/weaviate.md, "Empty texts")')
+
+
+def check_blank(texts: list[str], params: list[str]) -> None:
+    """400 naming the first blank text (``""`` or whitespace only): there is nothing to embed."""
+    for text, param in zip(texts, params):
+        if not text.strip():
+            raise ApiError(400, f"{param}: {BLANK_TEXT}", code="empty", param=param)
 
 
 def check_count(count: int, limit: int, field: str, setting: str) -> None:

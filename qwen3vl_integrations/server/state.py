@@ -32,9 +32,8 @@ class ServerState:
         if embedder is None and reranker is None:
             raise ValueError("create_app needs an embedder, a reranker, or both")
         self.settings = settings
-        self.embedder, self.reranker = embedder, reranker
-        self.embed_engine = self._bridge(embedder)
-        self.rerank_engine = self._bridge(reranker)
+        self.embed_engine = self._apply_admission(embedder)
+        self.rerank_engine = self._apply_admission(reranker)
         first = embedder if embedder is not None else reranker
         self.model_name = settings.served_model_name or public_model_id(str(first.model_id))
         #: the reranker's name in rerank answers (the served name when the server only reranks)
@@ -59,7 +58,7 @@ class ServerState:
         self.route_paths: set[str] = set()
         self._warm = threading.Event()
 
-    def _bridge(self, engine):
+    def _apply_admission(self, engine):
         """The engine itself (its futures API), with the server's admission bounds and batching applied."""
         if engine is None:
             return None
@@ -133,9 +132,6 @@ class ServerState:
         if path in self.error_styles:
             return self.error_styles[path]
         return "openai" if path.startswith(("/v1/", "/v2/")) else "tei"
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Nothing to stop: the engines are the caller's (their dispatchers' threads are daemons)."""
 
 
 def _check(results: list, role: str) -> None:

@@ -34,8 +34,7 @@ from ..family import (
     request_timeout,
     vector_base64,
 )
-from ..running import check_count, first_error, run_engine
-from .weaviate import check_blank
+from ..running import check_blank, check_count, first_error, run_engine
 
 __all__ = ["FAMILY", "MultimodalRequest", "PART_TYPES"]
 

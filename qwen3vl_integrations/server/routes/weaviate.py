@@ -44,9 +44,9 @@ from ..family import (
     read_json_object,
     request_timeout,
 )
-from ..running import check_count, first_error, run_engine
+from ..running import check_blank, check_count, first_error, run_engine
 
-__all__ = ["FAMILY", "VectorizeRequest", "VectorsRequest", "RankRequest", "rerank", "check_blank", "media_sources",
+__all__ = ["FAMILY", "VectorizeRequest", "VectorsRequest", "RankRequest", "rerank", "media_sources",
            "instruction_text", "UNSUPPORTED_MODALITIES"]
 
 logger = logging.getLogger(__name__)
@@ -55,17 +55,6 @@ router = APIRouter(tags=["Weaviate"])
 
 #: multi2vec-bind fields Qwen3-VL cannot embed
 UNSUPPORTED_MODALITIES = ("audio", "imu", "thermal", "depth")
-BLANK_TEXT = ('the text is empty; Weaviate sends "" for a text property set to "": leave the property unset (null) '
-              'or give it a text (docs/weaviate.md, "Empty texts")')
-
-
-def check_blank(texts: list[str], params: list[str]) -> None:
-    """400 naming the first blank text (``""`` or whitespace only): there is nothing to embed."""
-    for text, param in zip(texts, params):
-        if not text.strip():
-            raise ApiError(400, f"{param}: {BLANK_TEXT}", code="empty", param=param)
-
-
 def _indexed(field: str, count: int) -> list[str]:
     return [f"{field}[{k}]" for k in range(count)]
 
@@ -73,7 +62,7 @@ def _indexed(field: str, count: int) -> list[str]:
 def media_sources(values: list[str], field: str, kind: str, policy) -> list:
     """Weaviate's BLOB values (base64, no prefix) -> bytes, within the media policy's byte cap; a ``data:``
     URI is passed on as is (the engine decodes it). Runs off the event loop (large videos)."""
-    cap = policy.max_video_bytes if kind == "video" else policy.max_image_bytes
+    cap = policy.max_bytes(kind)
     out: list = []
     for k, value in enumerate(values):
         param = f"{field}[{k}]"
@@ -200,9 +189,7 @@ async def vectors(request: Request) -> Response:
     instruction = _side_instruction(engine, body.config.task_type)
     results = await run_engine(request, lambda: engine.submit_embed(
         texts, instruction=instruction, dim=dim, timeout=request_timeout(request)))
-    for result, param in zip(results, params):
-        if isinstance(result, ItemError):
-            raise from_library(result.error, param)
+    first_error(results, "texts", params)
     served = [r.vector.tolist() for r in results]
     size = len(served[0])
     if single:
