@@ -49,10 +49,7 @@ class Qwen3VLEmbeddingFunction(EmbeddingFunction[Embeddable]):
 
     def __call__(self, input: Embeddable) -> Embeddings:
         """Embed documents or images on the document side."""
-        if self.document_instruction is not None:
-            vectors = self.embedder.embed(list(input), instruction=self.document_instruction, dim=self.dim)
-        else:
-            vectors = self.embedder.embed_documents(list(input), dim=self.dim)
+        vectors = self.embedder.embed_documents(list(input), instruction=self.document_instruction, dim=self.dim)
         return _rows(vectors)
 
     def embed_query(self, input: Embeddable) -> Embeddings:

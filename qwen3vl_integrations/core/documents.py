@@ -24,21 +24,22 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import InputError, ItemError
 from ..media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_base64_image, is_image_bytes, is_video_bytes, is_video_source
-from ..media.sniff import base64_head, source_scheme
+from ..media.sniff import base64_head, is_image_object, source_scheme
 from .outputs import RerankResult
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ON_ERROR", "check_on_error", "media_reference", "names_media_file", "document_input", "document_label",
+__all__ = ["ON_ERROR", "OnError", "check_on_error", "media_reference", "names_media_file", "document_input", "document_label",
            "rerank_documents"]
 
 #: what a reranker adapter does with a document that cannot be scored (unreadable media...):
 #: ``drop`` it (with a warning naming it), ``rank_last`` (after every scored one, without a score), or ``raise``
-ON_ERROR = ("drop", "rank_last", "raise")
+OnError = Literal["drop", "rank_last", "raise"]
+ON_ERROR: tuple[str, ...] = get_args(OnError)
 
 _EXTENSIONS = {"image": IMAGE_EXTENSIONS, "video": VIDEO_EXTENSIONS}
 _EXTENSION_RE = re.compile(r"\.[A-Za-z0-9]{1,8}$")
@@ -101,8 +102,7 @@ def media_reference(value: Any, kind: str, *, strict: bool = False) -> Any:
         return value if (is_video_bytes(head) if kind == "video" else is_image_bytes(head)) else None
     if isinstance(value, (list, tuple)):
         return value if value else None
-    module = type(value).__module__
-    if module.startswith("PIL.") or (module == "numpy" and type(value).__name__ == "ndarray"):
+    if is_image_object(value):
         return value if kind == "image" else None
     return None
 

@@ -163,22 +163,17 @@ class Qwen3VLEmbedder(Engine):
         """Query side: a task instruction (``instruction``, else the embedder's query instruction)."""
         return self.embed(inputs, instruction=instruction or self.query_instruction, **kwargs)
 
-    def embed_documents(self, inputs, **kwargs):
-        """Document side: the default instruction (or the configured document instruction)."""
-        return self.embed(inputs, instruction=self.document_instruction, **kwargs)
+    def embed_documents(self, inputs, instruction: str | None = None, **kwargs):
+        """Document side: ``instruction`` when given, else the configured document instruction (or the
+        default one)."""
+        chosen = instruction if instruction is not None else self.document_instruction
+        return self.embed(inputs, instruction=chosen, **kwargs)
 
 
 def _effective(prepared: PreparedItem) -> dict:
-    """The effective media values of a prepared item, per visual (``{"video[0]": {...}}``)."""
-    out: dict = {}
-    for kind, visuals in (("image", prepared.images), ("video", prepared.videos)):
-        for k, visual in enumerate(visuals):
-            values = dict(visual.meta.get("effective") or {})
-            if kind == "video" and "frames" in visual.meta:
-                values["frames"] = visual.meta["frames"]
-            if values:
-                out[f"{kind}[{k}]"] = values
-    return out
+    """The effective media values of a prepared item, per video (``{"video[0]": {...}}``; images have
+    none: see ``Preprocessor._effective``)."""
+    return {f"video[{k}]": dict(v.meta["effective"]) for k, v in enumerate(prepared.videos)}
 
 
 def _progress(total: int, enabled: bool):

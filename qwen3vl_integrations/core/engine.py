@@ -287,14 +287,13 @@ class Engine:
         self.cache.encode(visuals, scope, lambda todo: self._run_vision_tower(todo, kind))
 
     def _run_vision_tower(self, visuals: list[VisualInput], kind: str) -> None:
-        """Run the vision tower on the visuals not encoded yet (each once, even if listed twice), in
-        groups of at most :attr:`vision_patch_budget` patches, and keep each visual's features on it;
-        a visual is encoded independently of the others in its group."""
+        """Run the vision tower on ``visuals`` (distinct and not encoded yet: ``MediaCache.encode``
+        hands over only those), in groups of at most :attr:`vision_patch_budget` patches, and keep each
+        visual's features on it; a visual is encoded independently of the others in its group."""
         budget = self.vision_patch_budget
-        todo = list({id(v): v for v in visuals if v.features is None}.values())
         group: list[VisualInput] = []
         patches = 0
-        for visual in todo:
+        for visual in visuals:
             size = int(visual.pixel_values.shape[0])
             if group and budget is not None and patches + size > budget:
                 self._encode_group(group, kind)

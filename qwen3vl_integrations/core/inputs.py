@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EmptyInputError, UnsupportedInputError
-from ..media import is_image_source, is_video_source
+from ..media.sniff import is_image_object, is_image_source, is_video_source
 
 __all__ = ["MultimodalInput", "coerce_input", "coerce_inputs", "is_frame_list", "has_remote_media"]
 
@@ -110,18 +110,13 @@ def _video_list(value) -> list:
     for k, video in enumerate(value):
         if isinstance(video, (list, tuple)):
             videos.append(list(video))
-        elif _is_image_object(video):
+        elif is_image_object(video):
             raise UnsupportedInputError(
                 f"video {k} is an image, but the list's first element is not: a frame list must start with an "
                 "image, a list of videos holds video sources and frame lists")
         else:
             videos.append(video)
     return videos
-
-
-def _is_image_object(obj) -> bool:
-    module = type(obj).__module__
-    return module.startswith("PIL.") or (module == "numpy" and type(obj).__name__ == "ndarray")
 
 
 def coerce_input(obj) -> MultimodalInput:
@@ -146,7 +141,7 @@ def coerce_input(obj) -> MultimodalInput:
         )
     if isinstance(obj, Path):
         return MultimodalInput(videos=(obj,)) if is_video_source(obj) else MultimodalInput(images=(obj,))
-    if isinstance(obj, (bytes, bytearray, memoryview)) or _is_image_object(obj):
+    if isinstance(obj, (bytes, bytearray, memoryview)) or is_image_object(obj):
         return MultimodalInput(images=(obj,))
     raise UnsupportedInputError(
         f"unsupported input of type {type(obj).__name__}; pass a str (text), dict, MultimodalInput, "
@@ -156,7 +151,7 @@ def coerce_input(obj) -> MultimodalInput:
 
 def coerce_inputs(inputs: Any) -> list:
     """Normalise the ``inputs`` argument of embed()/rerank(): one item or a list of items."""
-    if isinstance(inputs, (str, dict, MultimodalInput, Path, bytes, bytearray)) or _is_image_object(inputs):
+    if isinstance(inputs, (str, dict, MultimodalInput, Path, bytes, bytearray)) or is_image_object(inputs):
         return [inputs]
     if isinstance(inputs, Iterable):
         return list(inputs)

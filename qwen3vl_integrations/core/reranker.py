@@ -173,9 +173,9 @@ class Qwen3VLReranker(Engine):
         except Exception as exc:
             raise preparation_error(exc, param="query") from exc
 
-        def setup() -> tuple[Hashable, dict]:
-            prepared = self._prepare_query(q_item)
-            _, images, videos = prepared
+        def setup() -> tuple[Hashable, dict]:  # a failure here is the call's, typed as "query" by the dispatcher
+            images, videos = self._visuals(q_item)
+            prepared = (q_item, images, videos)
             # pairs of calls with the same text query share batches and the prefix cache; a query with
             # media shares them within its own call only
             instruct = instruction or q_item.instruction or self.default_instruction

@@ -115,10 +115,8 @@ class Qwen3VLDocumentEmbedder(_Loaded, _ReadsDocuments):
         embedder = self._loaded()
         if not items:
             vectors: Any = []
-        elif self.instruction is not None:
-            vectors = embedder.embed(items, instruction=self.instruction, dim=self.dim)
         else:
-            vectors = embedder.embed_documents(items, dim=self.dim)
+            vectors = embedder.embed_documents(items, instruction=self.instruction, dim=self.dim)
         out = [replace(d, embedding=[float(x) for x in v]) for d, v in zip(documents, vectors)]
         return {"documents": out, "meta": {"model": self.model}}
 

@@ -61,11 +61,7 @@ class Qwen3VLEmbeddings(EmbeddingFunction):
         items = [values[i] if self.source == "text" else {self.source: values[i]} for i in present]
         out: list[np.ndarray | None] = [None] * len(values)
         if items:
-            options: dict[str, Any] = {"dim": self.dim}
-            if self.document_instruction is not None:
-                vectors = self.embedder.embed(items, instruction=self.document_instruction, **options)
-            else:
-                vectors = self.embedder.embed_documents(items, **options)
+            vectors = self.embedder.embed_documents(items, instruction=self.document_instruction, dim=self.dim)
             for i, vector in zip(present, vectors):
                 out[i] = vector
         return out

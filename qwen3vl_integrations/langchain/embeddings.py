@@ -112,8 +112,6 @@ class Qwen3VLEmbeddings(BaseModel, Embeddings):
         options: dict[str, Any] = {"dim": self.dim, "precision": self.precision}
         if is_query:
             vectors = self.embedder.embed_queries(inputs, instruction=self.query_instruction, **options)
-        elif self.document_instruction is not None:
-            vectors = self.embedder.embed(inputs, instruction=self.document_instruction, **options)
         else:
-            vectors = self.embedder.embed_documents(inputs, **options)
+            vectors = self.embedder.embed_documents(inputs, instruction=self.document_instruction, **options)
         return np.asarray(vectors, dtype=np.float64).tolist()

@@ -11,13 +11,12 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, model_validator
 
 from .. import Qwen3VLReranker
-from ..core.documents import document_input, document_label, rerank_documents
+from ..core.documents import OnError, document_input, document_label, rerank_documents
 from ..errors import ItemError
 
 __all__ = ["Qwen3VLRerank", "document_to_input"]
 
 QueryType = Literal["text", "image", "video"]
-OnError = Literal["drop", "rank_last", "raise"]
 
 
 def document_to_input(document: Document, image_keys: Sequence[str] = ("image", "image_path"),

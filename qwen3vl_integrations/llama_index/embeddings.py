@@ -85,10 +85,8 @@ class Qwen3VLEmbedding(MultiModalEmbedding):
             return []
         if is_query:
             vectors = self._embedder.embed_queries(inputs, instruction=self.query_instruction, dim=self.dim)
-        elif self.document_instruction is not None:
-            vectors = self._embedder.embed(inputs, instruction=self.document_instruction, dim=self.dim)
         else:
-            vectors = self._embedder.embed_documents(inputs, dim=self.dim)
+            vectors = self._embedder.embed_documents(inputs, instruction=self.document_instruction, dim=self.dim)
         return np.asarray(vectors, dtype=np.float64).tolist()
 
     # -- text ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
@@ -12,7 +12,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from .. import Qwen3VLReranker
-from ..core.documents import document_label, rerank_documents
+from ..core.documents import OnError, document_label, rerank_documents
 from ..errors import ItemError
 from .nodes import DEFAULT_VIDEO_KEYS, node_to_input, query_to_input
 
@@ -20,7 +20,6 @@ __all__ = ["Qwen3VLRerank", "node_to_input", "query_to_input"]
 
 dispatcher = get_dispatcher(__name__)
 
-OnError = Literal["drop", "rank_last", "raise"]
 
 
 class Qwen3VLRerank(BaseNodePostprocessor):

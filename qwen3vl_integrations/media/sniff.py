@@ -24,7 +24,7 @@ import re
 from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 __all__ = ["strip_ascii_whitespace", "is_base64_text", "is_base64_payload", "base64_head", "source_scheme", "is_image_bytes", "is_video_bytes",
-           "is_base64_image", "is_image_source", "is_video_source"]
+           "is_base64_image", "is_image_object", "is_image_source", "is_video_source"]
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _WS_RE = re.compile(r"[ \t\r\n]+")
@@ -137,12 +137,17 @@ def is_video_source(source) -> bool:
     return _extension(text) in VIDEO_EXTENSIONS
 
 
+def is_image_object(value) -> bool:
+    """Whether ``value`` is an in-memory image: a PIL image or a numpy array (neither imported)."""
+    module = type(value).__module__
+    return module.startswith("PIL.") or (module == "numpy" and type(value).__name__ == "ndarray")
+
+
 def is_image_source(source) -> bool:
     """True when ``source`` is an image: a PIL image or numpy array; a ``str`` / ``Path`` with an
     image extension (URL query and fragment ignored); a ``data:image/...`` URI or bare base64 of an
     image; or bytes that start like an image file."""
-    module = type(source).__module__
-    if module.startswith("PIL.") or (module == "numpy" and type(source).__name__ == "ndarray"):
+    if is_image_object(source):
         return True
     if isinstance(source, (bytes, bytearray, memoryview)):
         return is_image_bytes(bytes(source[:16]))

@@ -120,10 +120,7 @@ class Qwen3VLEmbeddingFunction(BaseEmbeddingFunction):
 
     def encode_documents(self, documents: Sequence[Any]) -> list[np.ndarray]:
         options: dict[str, Any] = {"dim": self._dim, "show_progress": self.show_progress}
-        if self.doc_instruction is not None:
-            vectors = self.embedder.embed(_as_list(documents), instruction=self.doc_instruction, **options)
-        else:
-            vectors = self.embedder.embed_documents(_as_list(documents), **options)
+        vectors = self.embedder.embed_documents(_as_list(documents), instruction=self.doc_instruction, **options)
         return list(vectors)
 
 

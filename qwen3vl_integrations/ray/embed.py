@@ -136,6 +136,7 @@ def _gpus_per_actor(requested: float | None, ray) -> float:
         return requested
     if not ray.is_initialized():
         ray.init()
-    gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
-    logger.info("num_gpus_per_actor=%g (the cluster has %s GPUs)", gpus, ray.cluster_resources().get("GPU", 0))
+    available = ray.cluster_resources().get("GPU", 0)
+    gpus = 1.0 if available >= 1 else 0.0
+    logger.info("num_gpus_per_actor=%g (the cluster has %s GPUs)", gpus, available)
     return gpus

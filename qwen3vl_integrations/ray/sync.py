@@ -143,8 +143,8 @@ class _RayRun:
     """The driver's state of one job: the SyncRun, the items to embed (as blocks in Ray's object
     store) and the followers of each of them (items of the same content, written with its vector)."""
 
-    def __init__(self, run: SyncRun, target: Sink, dim: int, progress):
-        self.run, self.target, self.dim = run, target, dim
+    def __init__(self, run: SyncRun, dim: int, progress):
+        self.run, self.dim = run, dim
         self.progress = _FileProgress(progress, run.report)
         self.followers: dict[str, list[SourceItem]] = {}
         self.blocks: list = []
@@ -191,8 +191,8 @@ class _RayRun:
         self._commit(items, results, followers, outcomes)
 
     def _commit(self, items: list[SourceItem], results: list, followers: dict, outcomes: dict) -> None:
-        if isinstance(self.target, PrewrittenSink):
-            self.target.settle(outcomes)
+        if isinstance(self.run.sink, PrewrittenSink):
+            self.run.sink.settle(outcomes)
         self.run.commit(Plan(items, followers), results)
         self.progress.done([item.source for item in items] + [f.source for group in followers.values() for f in group])
 
@@ -201,7 +201,7 @@ class _RayRun:
         writer.finish(self.files)
         for items, results, followers, outcomes in self.deferred or []:
             written = [key for key, reason in outcomes.items() if reason is None]
-            found = self.target.existing_ids(written) if written else set()
+            found = self.run.sink.existing_ids(written) if written else set()
             outcomes.update({key: "not found after the bulk import" for key in written if key not in found})
             self._commit(items, results, followers, outcomes)
 
@@ -232,7 +232,7 @@ def sync_on_ray(paths: Iterable[str | os.PathLike], sink: Sink, model: str, *, s
     paths = list(paths)
     prepare_sink(sink, settings, max_dim=max_dim)
     target = PrewrittenSink(sink) if writer is not None else sink
-    job = _RayRun(SyncRun(target, roots=paths, prune=prune), target, settings.dim, progress)
+    job = _RayRun(SyncRun(target, roots=paths, prune=prune), settings.dim, progress)
     for entry in iter_entries(paths, settings.settings_hash, options, exclude=exclude, follow_symlinks=follow_symlinks,
                               num_cpus=expand_num_cpus):
         job.note(entry, plan_batch_size)

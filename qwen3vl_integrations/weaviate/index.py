@@ -81,6 +81,4 @@ def collection_info(store: WeaviateStore) -> dict:
 
 
 def _hit(obj, rank: int) -> SearchHit:
-    fields = row_fields(obj.properties)
-    del fields["content_id"]
-    return SearchHit(rank=rank, **fields, score=1.0 - float(obj.metadata.distance), vector_rank=rank)
+    return SearchHit(rank=rank, **row_fields(obj.properties), score=1.0 - float(obj.metadata.distance), vector_rank=rank)

@@ -306,7 +306,6 @@ class WeaviateStore:
 
 def row_fields(properties: dict) -> dict[str, Any]:
     """The ingest row fields of a stored object's properties (what ``write`` stored)."""
-    return {"id": properties.get("item_id", ""), "content_id": properties.get("content_id", ""),
-            "source": properties.get("source", ""), "modality": properties.get("modality", ""),
+    return {"id": properties.get("item_id", ""), "source": properties.get("source", ""), "modality": properties.get("modality", ""),
             "page": int(properties.get("page") or 0), "offset": int(properties.get("offset") or 0),
             "snippet": properties.get("text") or "", "metadata": json.loads(properties.get("metadata") or "{}")}
