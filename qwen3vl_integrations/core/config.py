@@ -90,7 +90,7 @@ class EngineConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             if f.name != "extra":
-                _check_field(f.name, getattr(self, f.name), _OPTIONAL_KINDS.get(f.name) or type(f.default))
+                _check_field(f.name, getattr(self, f.name), _field_kind(f))
         for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}", param=name)
@@ -132,17 +132,19 @@ class EngineConfig:
         This is the only place the environment becomes engine settings; the CLI and the server call
         it, the library itself never does."""
         values: dict = {}
-        defaults = cls()
         for f in dataclasses.fields(cls):
             if f.name == "extra":
                 continue
-            optional = f.name in _OPTIONAL_KINDS
-            kind = _OPTIONAL_KINDS.get(f.name) or type(getattr(defaults, f.name))
-            value = env_value(f.name, kind, dataclasses.MISSING, environ, optional=optional)
+            value = env_value(f.name, _field_kind(f), dataclasses.MISSING, environ, optional=f.name in _OPTIONAL_KINDS)
             if value is not dataclasses.MISSING:
                 values[f.name] = value
         values.update(overrides)
         return cls.create(**values)
+
+
+def _field_kind(f: dataclasses.Field) -> type:
+    """The type a field's values have (the auto fields': their type when set)."""
+    return _OPTIONAL_KINDS.get(f.name) or type(f.default)
 
 
 def _check_field(name: str, value: Any, kind: type) -> None:

@@ -206,7 +206,7 @@ class MediaDecoder:
         if len(frames) == 0:
             raise EmptyInputError("a frame-list video has no frames")
         first = self._list_frame(frames[0], 0)
-        limit = min(max_frames, self.frames_within_budget(first.shape[0], first.shape[1], max_frames))
+        limit = self.frames_within_budget(first.shape[0], first.shape[1], max_frames)  # at most max_frames
         effective = {"max_frames": limit, "total_frames": len(frames) if listed is None else listed,
                      "clamped_by": ["max_video_pixels"] if limit < max_frames else []}
         positions = list(range(len(frames)))

@@ -145,7 +145,7 @@ class Preprocessor(MediaDecoder):
     def image(self, source, min_pixels: int | None = None, max_pixels: int | None = None) -> VisualInput:
         budget = (min_pixels or self.config.min_pixels, max_pixels or self.config.max_pixels)
         if isinstance(source, DecodedImage):  # decoded elsewhere: checked, not cached (see core/decoding.py)
-            return self._encode_image(self.decode_image(source, *budget))
+            return self._image(source, *budget)
         return self.cache.image(source, self.policy, budget, lambda loadable: self._image(loadable, *budget))
 
     def _image(self, source, min_pixels: int, max_pixels: int) -> VisualInput:

@@ -17,6 +17,7 @@ __all__ = [
     "render_content",
     "render_embedder_prompt",
     "render_reranker_prompt",
+    "reranker_instruction",
     "expand_image",
     "expand_video",
 ]
@@ -67,11 +68,16 @@ def render_embedder_prompt(item: MultimodalInput, instruction: str | None = None
     return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{body}{CHAT_SUFFIX}"
 
 
+def reranker_instruction(query: MultimodalInput, instruction: str | None, default_instruction: str) -> str:
+    """The reranker prompt's instruction: the call's, else the query's own, else the default."""
+    return instruction or query.instruction or default_instruction
+
+
 def render_reranker_prompt(query: MultimodalInput, document: MultimodalInput, instruction: str | None = None,
                            query_content: str | None = None, document_content: str | None = None,
                            default_instruction: str = DEFAULT_RERANK_INSTRUCTION) -> str:
     """The reranker prompt (no punctuation rule for its instruction)."""
-    instruct = instruction or query.instruction or default_instruction
+    instruct = reranker_instruction(query, instruction, default_instruction)
     q = render_content(query) if query_content is None else query_content
     d = render_content(document) if document_content is None else document_content
     return (

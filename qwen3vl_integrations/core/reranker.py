@@ -19,7 +19,7 @@ from .inputs import MultimodalInput, coerce_input
 from .loading import read_head_rows
 from .outputs import RerankResult, ScoreOutput
 from .processing import PreparedItem, VisualInput
-from .prompts import render_content, render_reranker_prompt
+from .prompts import render_content, render_reranker_prompt, reranker_instruction
 from .tokens import VISION_END_ID, VISION_START_ID, read_special_tokens
 
 __all__ = ["Qwen3VLReranker", "shared_prefix_length"]
@@ -178,7 +178,7 @@ class Qwen3VLReranker(Engine):
             prepared = (q_item, images, videos)
             # pairs of calls with the same text query share batches and the prefix cache; a query with
             # media shares them within its own call only
-            instruct = instruction or q_item.instruction or self.default_instruction
+            instruct = reranker_instruction(q_item, instruction, self.default_instruction)  # the prompt's own rule
             group = ("text", instruct, q_item.texts) if not images and not videos else ("media", object())
             return group, {"query": prepared, "query_images": images, "query_videos": videos}
 
