@@ -8,6 +8,11 @@ puts the items of concurrent callers into shared token-budget batches. Unbatched
 give the same vectors (cosine >= 0.99999). Prints items/s, the ratio, p50/p99 call latency and the
 mean rows and callers per forward pass (from a batch listener).
 
+First, engines side by side: the embedder's items/s on a list of texts before any other engine of
+the process ran, then right after each of three reranker calls (best of three each). The engines of a
+device take turns on one forward thread (core/runner.py); with a thread per engine, torch's thread
+teams of the two threads made the embedder about 40 % slower here once the reranker had run.
+
     python benchmarks/bench_concurrency.py [--clients 32] [--requests 8] [--checkpoint DIR] [--quick]
 """
 
@@ -27,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import _image, _text, checkpoint
 
-from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder
+from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder, Qwen3VLReranker
 
 
 def workload(clients: int, requests: int, image_every: int, seed: int = 0) -> list[list]:
@@ -65,6 +70,29 @@ def run(engine: Qwen3VLEmbedder, calls: list[list]) -> tuple[float, list[float],
     return elapsed, latencies, shape, [v for _, vecs in results for v in vecs]
 
 
+def beside_a_reranker(path: Path, embedder: Qwen3VLEmbedder, texts: list[str]) -> float:
+    """Items/s of ``embedder`` after a reranker call over items/s before any (printed; returned)."""
+    def rate() -> float:
+        best = 0.0
+        for _ in range(3):
+            start = time.perf_counter()
+            embedder.embed(texts)
+            best = max(best, len(texts) / (time.perf_counter() - start))
+        return best
+
+    alone = rate()
+    reranker = Qwen3VLReranker.from_pretrained(path)
+    after = []
+    for k in range(3):
+        reranker.score(f"query {k}", texts[:8])
+        after.append(rate())
+    reranker.close()
+    ratio = min(after) / alone
+    print(f"engines side by side: embed {alone:.1f} items/s alone, {min(after):.1f} after a reranker call "
+          f"(worst of 3); ratio={ratio:.2f} (1.00: the reranker costs the embedder nothing)")
+    return ratio
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -89,6 +117,7 @@ def main() -> int:
         base = Qwen3VLEmbedder.from_pretrained(path)
         calls = workload(args.clients, args.requests, args.image_every)
         base.embed([calls[0][0]])  # warm-up
+        beside_a_reranker(path, base, [_text(random.Random(k), 40) for k in range(64)])
         unbatched = Qwen3VLEmbedder(base.model, base.processor, config=base.config.replace(max_batch_items=1))
         batched = Qwen3VLEmbedder(base.model, base.processor, config=EngineConfig.create(base.config))
         n = sum(len(c) for c in calls)

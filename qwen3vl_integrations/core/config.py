@@ -63,7 +63,7 @@ class EngineConfig:
     #: parallelism and padding is pure waste), 0.85 on an accelerator (where bigger batches are the gain)
     min_batch_fill: float | None = None
     #: threads of the engine's preparation pool, which loads and preprocesses media ahead of the forward
-    #: pass (0 = on the forward worker, between forward passes). ``None`` = auto: 2 on an accelerator or
+    #: pass (0 = on the forward thread, between forward passes). ``None`` = auto: 2 on an accelerator or
     #: when a call's media come from URLs; on a CPU, only the cores torch leaves free (the forward pass
     #: already uses the cores torch is given, so preparing ahead there only competes)
     num_workers: int | None = None

@@ -1,13 +1,14 @@
 """The engine's dispatcher: admission, one bounded preparation pool, cross-caller token-budget
-batches and one forward worker.
+batches and a forward thread shared with the other engines on the device.
 
 Every ``embed`` / ``score`` call is a :class:`Job` submitted here. Its items are prepared (media
 loaded, preprocessed, tokenised) window by window: 8 items, then doubling up to ``Job.window``, at
 most two windows ahead of the model in the pool, or one at a time on the worker itself when the
 call prepares inline (``num_workers=0``, where overlapping would only compete with the forward
-pass). Prepared items of every call wait in one ready list; the single worker thread repeatedly
-takes the token-budget batch (``plan``) that holds the oldest ready item of its group, runs it,
-and hands each caller its own results. A batch that fails is retried in halves down to single
+pass). Prepared items of every call wait in one ready list; the device's forward thread
+(:mod:`.runner`, one per device in the process) repeatedly takes the token-budget batch (``plan``)
+that holds the oldest ready item of its group, runs it, and hands each caller its own results;
+between two turns of one engine it gives a turn to each other engine with work on that device. A batch that fails is retried in halves down to single
 items, so one call's bad item never fails another call's items.
 """
 
@@ -27,13 +28,11 @@ from typing import Any
 
 from ..errors import EngineClosedError, ItemError, ModelOverloadedError, Qwen3VLError, RequestTimeoutError
 from .jobs import CallState, Entry, Job, preparation_error, run_entries
+from .runner import IDLE_SECONDS, runner_for, stop_runners
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Dispatcher", "Job", "preparation_error"]
-
-#: seconds an idle worker or timer thread waits before exiting (a later call starts a new one)
-IDLE_SECONDS = 10.0
 
 BatchListener = Callable[[int, int, float, int], None]
 
@@ -56,15 +55,18 @@ def _close_all_at_exit() -> None:
     the runtime tears down can abort the process ("terminate called without an active exception")."""
     for dispatcher in list(_DISPATCHERS):
         dispatcher.close()
+    stop_runners()
 
 
 class Dispatcher:
-    """Admission, preparation and the forward worker of one engine (thread-safe)."""
+    """Admission, preparation and the forward turns of one engine (thread-safe); its turns run on the
+    forward thread of ``device``, shared with the other engines on it."""
 
     def __init__(self, plan: Callable[[list[int]], list[list[int]]], pool_size: int, *,
                  max_items: int | None = None, max_tokens: int | None = None, cross_caller: bool = True,
-                 name: str = "qwen3vl"):
+                 name: str = "qwen3vl", device: str = "cpu"):
         self._plan, self._pool_size, self._name = plan, max(1, pool_size), name
+        self._runner = runner_for(device)
         self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
         self._listeners: list[BatchListener] = []
         self._closed = False
@@ -82,7 +84,8 @@ class Dispatcher:
         self._groups: dict[Hashable, list] = {}  # group -> [calls using it, state dict]
         self._deadlines: list[tuple[float, int, CallState]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._worker: threading.Thread | None = None
+        self._turns = 0  # turns running now (0 or 1: one forward thread per device)
+        self._prepared_last = False
         self._timer: threading.Thread | None = None
         self._live: dict[int, CallState] = {}
         self._queue_items = self._queue_tokens = 0
@@ -128,7 +131,7 @@ class Dispatcher:
                     "forward_seconds": self._forward_seconds, "ready_items": len(self._ready), "calls": len(self._live)}
 
     def close(self) -> None:
-        """Fail queued calls with :class:`EngineClosedError`, stop the worker and the pool (idempotent)."""
+        """Fail queued calls with :class:`EngineClosedError`, stop the pool and wait for a running turn (idempotent)."""
         done: list = []
         with self._cond:
             if self._closed:
@@ -137,13 +140,14 @@ class Dispatcher:
             for call in list(self._live.values()):
                 self._end(call, EngineClosedError("the engine was closed before the call finished"), done)
             self._inline.clear()
-            pool, worker = self._pool, self._worker
+            pool = self._pool
             self._cond.notify_all()
         self._complete(done)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if worker is not None and worker is not threading.current_thread():
-            worker.join(timeout=10)
+        if not self._runner.is_current():
+            with self._cond:
+                self._cond.wait_for(lambda: self._turns == 0, timeout=10)
 
     # -- admission and preparation (under the lock) -----------------------------------------------
     def _admit(self, job: Job) -> None:
@@ -189,7 +193,7 @@ class Dispatcher:
     def _schedule(self, call: CallState, task: Callable[[], None]) -> None:
         if call.job.inline:
             self._inline.append(task)
-            self._ensure_worker()
+            self._wake()
             self._cond.notify_all()
             return
         if self._pool is None:
@@ -256,7 +260,7 @@ class Dispatcher:
             if not call.done and call.prep_left[k] == 0:
                 self._ready.extend(Entry(call, i, p) for i, p in sorted(call.prepared.pop(k)))
                 if self._ready:
-                    self._ensure_worker()
+                    self._wake()
                     self._cond.notify_all()
         self._complete(done)
 
@@ -330,10 +334,8 @@ class Dispatcher:
                     self._end(call, None, done)
 
     # -- threads ----------------------------------------------------------------------------------
-    def _ensure_worker(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, name=f"{self._name}-forward", daemon=True)
-            self._worker.start()
+    def _wake(self) -> None:
+        self._runner.wake(self)
 
     def _ensure_timer(self) -> None:
         if self._timer is None:
@@ -341,27 +343,27 @@ class Dispatcher:
             self._timer.start()
         self._cond.notify_all()
 
-    def _work(self) -> None:
-        """The forward worker: inline preparation and forward passes in turn (the preparation queued
-        at that moment, then one batch), so neither starves the other."""
-        prepared_last = False
-        while True:
-            with self._cond:
-                idle_since = time.monotonic()
-                while not self._closed and not self._inline and not self._ready:
-                    if time.monotonic() - idle_since > IDLE_SECONDS:
-                        self._worker = None
-                        return
-                    self._cond.wait(IDLE_SECONDS)
-                if self._closed:
-                    return
-                tasks: list = []
-                if self._inline and not (prepared_last and self._ready):
-                    tasks, self._inline = self._inline, []
-                batch = None if tasks else self._take_batch()
-            prepared_last = bool(tasks)
+    def run_turn(self) -> bool:
+        """One turn on the device's forward thread: the inline preparation queued at this moment, or
+        one batch (in alternation while both wait, so neither starves the other). True while work is left."""
+        with self._cond:
+            if self._closed or not (self._inline or self._ready):
+                return False
+            tasks: list = []
+            if self._inline and not (self._prepared_last and self._ready):
+                tasks, self._inline = self._inline, []
+            batch = None if tasks else self._take_batch()
+            self._prepared_last = bool(tasks)
+            self._turns += 1
+        try:
             self._run_turn(tasks, batch)
-            del tasks, batch  # an idle worker holds no finished call (its inputs and outputs)
+        finally:
+            del tasks, batch  # the thread holds no finished call (its inputs and outputs) after the turn
+            with self._cond:
+                self._turns -= 1
+                self._cond.notify_all()
+                more = not self._closed and bool(self._inline or self._ready)
+        return more
 
     def _run_turn(self, tasks: list, batch: tuple | None) -> None:
         for task in tasks:

@@ -153,7 +153,7 @@ class Engine:
                 self._dispatcher = Dispatcher(self._plan, workers, max_items=self.config.max_queue_items,
                                               max_tokens=self.config.max_queue_tokens,
                                               cross_caller=self.config.cross_caller_batching,
-                                              name=f"qwen3vl-{id(self):x}")
+                                              name=f"qwen3vl-{id(self):x}", device=str(self.device))
             return self._dispatcher
 
     def set_admission(self, *, max_queue_items: int | None = None, max_queue_tokens: int | None = None,
@@ -265,7 +265,7 @@ class Engine:
 
     def _num_workers(self, items: Sequence) -> int:
         """Preparation threads for a call (``EngineConfig.num_workers``; ``None`` = auto, see there);
-        0 means the call is prepared on the forward worker, between forward passes."""
+        0 means the call is prepared on the forward thread, between forward passes."""
         if self.config.num_workers is not None:
             return self.config.num_workers
         if self.device.type != "cpu" or any(has_remote_media(item) for item in items):

@@ -105,7 +105,7 @@ def run_entries(entries: list[Entry], ready: list, state: dict,
     try:
         values = run_with_split(list(range(len(entries))), run, failed.__setitem__)
     except Exception as exc:  # never let the worker die; every item gets its error
-        logger.exception("unexpected failure of the forward worker")
+        logger.exception("unexpected failure on the forward thread")
         values, failed = {}, {k: preparation_error(exc) for k in range(len(entries))}
     outputs: list[tuple[Entry, Any, Qwen3VLError | None]] = []
     for k, entry in enumerate(entries):

@@ -205,6 +205,32 @@ def test_reranker_calls_with_the_same_query_share_batches_and_the_prefix(reranke
     assert abs(other_score[0].score - engine.score("another query", ["A dog barks."])[0]) <= 1e-5
 
 
+def test_engines_on_one_device_take_turns_on_one_forward_thread(embedder, reranker):
+    """torch runs a CPU op's parallel parts on a thread team of the calling thread: with a forward
+    thread per engine, an embedder slowed down by about 40 % once a reranker in the same process had
+    run (benchmarks/bench_concurrency.py). The engines of a device share its one thread, in turns."""
+    emb = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(max_batch_items=1, num_workers=0))
+    rr = Qwen3VLReranker(reranker.model, reranker.processor, score_weight=reranker.score_weight)
+    order: list[tuple[str, str]] = []
+    rerank: list = []
+    for name, engine in (("embed", emb), ("rerank", rr)):
+        engine.add_batch_listener(lambda *args, name=name: order.append((name, threading.current_thread().name)))
+
+    def after_the_first_embed_pass(*args):  # a rerank call arrives while the embed call has passes left
+        if not rerank:
+            rerank.append(rr.submit_score("a query", ["one document", "another document"]))
+
+    emb.add_batch_listener(after_the_first_embed_pass)
+    texts = [f"text number {k} " + "word " * k for k in range(8)]
+    vectors = emb.embed(texts)
+    scores = [o.score for o in rerank[0].result(60)]
+    assert {thread for _, thread in order} == {"qwen3vl-cpu-forward"}
+    engines = [name for name, _ in order]
+    assert engines.count("embed") == 8 and "rerank" in engines[:-1]  # the rerank took a turn between embed passes
+    assert cosine(vectors, embedder.embed(texts)).min() >= 0.99999
+    assert max(abs(x - y) for x, y in zip(scores, reranker.score("a query", ["one document", "another document"]))) <= 1e-5
+
+
 def test_close_fails_queued_calls_and_refuses_new_ones(embedder):
     engine, gate, first = held_engine(Qwen3VLEmbedder, embedder)
     queued = engine.submit_embed(["never run"])
