@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import EngineClosedError, ItemError, ModelOverloadedError, Qwen3VLError, RequestTimeoutError
 from .jobs import CallState, Entry, Job, preparation_error, run_entries
-from .runner import IDLE_SECONDS, runner_for, stop_runners
+from .runner import IDLE_SECONDS, device_key, runner_for, stop_runners
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Dispatcher:
                  max_items: int | None = None, max_tokens: int | None = None, cross_caller: bool = True,
                  name: str = "qwen3vl", device: str = "cpu"):
         self._plan, self._pool_size, self._name = plan, max(1, pool_size), name
-        self._runner = runner_for(device)
+        self._runner = runner_for(device_key(device))
         self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
         self._listeners: list[BatchListener] = []
         self._closed = False
@@ -357,6 +357,8 @@ class Dispatcher:
             self._turns += 1
         try:
             self._run_turn(tasks, batch)
+        except Exception:  # a progress callback or plan that raised: the calls' other items still run
+            logger.exception("a forward turn failed")
         finally:
             del tasks, batch  # the thread holds no finished call (its inputs and outputs) after the turn
             with self._cond:

@@ -26,6 +26,7 @@ from .forward import PrefixKV, packed_pooled_states, pooled_states
 from .inputs import MultimodalInput, coerce_input, coerce_inputs, has_remote_media
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, progress_bars, resolve_checkpoint
 from .processing import PreparedItem, Preprocessor, VisualInput
+from .runner import on_forward_thread
 from .tokens import SpecialTokens, read_special_tokens
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ def item_list(value: Any, param: str) -> list:
 
 def wait(future: Future) -> Any:
     """The result of a submitted call; interrupting the wait cancels the call's queued items."""
+    if on_forward_thread() and not future.done():
+        future.cancel()
+        raise RuntimeError("an engine call waited on the forward thread (from a batch listener or a future's "
+                           "done-callback), which would hold the thread the call needs: use submit_embed / "
+                           "submit_score and do not wait there")
     try:
         return future.result()
     except BaseException:

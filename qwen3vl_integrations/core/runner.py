@@ -20,7 +20,7 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DeviceRunner", "runner_for", "stop_runners", "IDLE_SECONDS"]
+__all__ = ["DeviceRunner", "device_key", "runner_for", "on_forward_thread", "stop_runners", "IDLE_SECONDS"]
 
 #: seconds an idle forward thread waits before exiting (the next turn starts a new one)
 IDLE_SECONDS = 10.0
@@ -51,9 +51,10 @@ class DeviceRunner:
             if dispatcher not in self._waiting:
                 self._waiting.append(dispatcher)
             self._stopping = False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-                self._thread.start()
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                thread.start()  # set below only once started, so a failed start leaves no dead thread behind
+                self._thread = thread
             self._cond.notify()
 
     def is_current(self) -> bool:
@@ -75,34 +76,56 @@ class DeviceRunner:
             idle_since = time.monotonic()
             while not self._waiting:
                 if self._stopping or time.monotonic() - idle_since > IDLE_SECONDS:
-                    self._thread = None
+                    self._thread = None  # under the lock that wake() checks it with
                     return None
                 self._cond.wait(IDLE_SECONDS)
             return self._waiting.popleft()
 
     def _loop(self) -> None:
-        while True:
-            dispatcher = self._next()
-            if dispatcher is None:
-                return
-            try:
-                more = dispatcher.run_turn()
-            except Exception:  # run_turn resolves its own calls' failures; this keeps the thread alive
-                logger.exception("a forward turn failed")
-                more = False
-            if more:
-                with self._cond:
-                    if not self._stopping and dispatcher not in self._waiting:
-                        self._waiting.append(dispatcher)
-            dispatcher = None  # an idle thread holds no dispatcher
+        try:
+            while True:
+                dispatcher = self._next()
+                if dispatcher is None:
+                    return
+                try:
+                    more = dispatcher.run_turn()
+                except Exception:  # run_turn resolves its own calls' failures; this keeps the thread alive
+                    logger.exception("a forward turn failed")
+                    more = True  # its queued work still needs turns
+                if more:
+                    with self._cond:
+                        if not self._stopping and dispatcher not in self._waiting:
+                            self._waiting.append(dispatcher)
+                dispatcher = None  # an idle thread holds no dispatcher
+        finally:  # a thread killed by a BaseException (SystemExit in a listener...): the next wake starts a new one
+            with self._cond:
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
 
 _RUNNERS: dict[str, DeviceRunner] = {}
 _RUNNERS_LOCK = threading.Lock()
 
 
+def device_key(device) -> str:
+    """One name per device: ``"cuda"`` and ``"cuda:0"`` (when 0 is the current device) are one GPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())
+    return str(device)
+
+
+def on_forward_thread() -> bool:
+    """Whether the calling thread is a forward thread (a batch listener or a done-callback running
+    there must not wait for an engine's results: the wait would hold the thread the work needs)."""
+    with _RUNNERS_LOCK:
+        return any(runner.is_current() for runner in _RUNNERS.values())
+
+
 def runner_for(device: str) -> DeviceRunner:
-    """The process's forward thread for ``device`` (``"cpu"``, ``"cuda:0"``...)."""
+    """The process's forward thread for ``device`` (a :func:`device_key`: ``"cpu"``, ``"cuda:0"``...)."""
     with _RUNNERS_LOCK:
         runner = _RUNNERS.get(device)
         if runner is None:

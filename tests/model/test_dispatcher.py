@@ -231,6 +231,40 @@ def test_engines_on_one_device_take_turns_on_one_forward_thread(embedder, rerank
     assert max(abs(x - y) for x, y in zip(scores, reranker.score("a query", ["one document", "another document"]))) <= 1e-5
 
 
+def test_waiting_on_the_forward_thread_is_an_error_not_a_hang(embedder, reranker):
+    """A batch listener (or done-callback) that waited for another engine's results would hold the
+    one forward thread that the awaited call needs."""
+    emb = Qwen3VLEmbedder(embedder.model, embedder.processor)
+    rr = Qwen3VLReranker(reranker.model, reranker.processor, score_weight=reranker.score_weight)
+    seen: list = []
+
+    def listener(*args):
+        try:
+            rr.score("a query", ["a document"])
+        except RuntimeError as exc:
+            seen.append(exc)
+
+    emb.add_batch_listener(listener)
+    assert emb.submit_embed(["one text"]).result(60)[0].vector.shape == (embedder.hidden_size,)
+    assert len(seen) == 1 and "forward thread" in str(seen[0])
+    assert rr.score("a query", ["a document"])[0] > 0  # the engines still work
+
+
+def test_a_failing_turn_does_not_stall_the_rest_of_the_call(embedder):
+    emb = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(max_batch_items=1, num_workers=0))
+    calls: list[int] = []
+
+    def progress(n):
+        calls.append(n)
+        if len(calls) == 1:
+            raise ValueError("a progress bar that fails once")
+
+    future = emb._submit_embed(["first", "second", "third"], None, None, "float32", None, None, None,
+                               on_progress=progress)
+    outputs = future.result(60)
+    assert [o.vector.shape for o in outputs] == [(embedder.hidden_size,)] * 3 and len(calls) == 3
+
+
 def test_close_fails_queued_calls_and_refuses_new_ones(embedder):
     engine, gate, first = held_engine(Qwen3VLEmbedder, embedder)
     queued = engine.submit_embed(["never run"])
