@@ -72,7 +72,7 @@ _QWEN2_PATTERN = (
 
 #: Renders system/user/assistant turns whose content is a string or a list of
 #: ``{"type": "text"|"image"|"video", ...}`` parts, as the official Qwen3-VL template does
-#: for the prompts of model-contract.md (no default system turn, no think block).
+#: for the prompts of docs/model-contract.md (no default system turn, no think block).
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{{- '<|im_start|>' + message['role'] + '\\n' -}}"

@@ -1,4 +1,4 @@
-"""Published outputs of the real 2B checkpoints (model-contract.md section 7). Opt-in: set
+"""Published outputs of the real 2B checkpoints (docs/model-contract.md section 7). Opt-in: set
 QWEN3VL_REAL_WEIGHTS=1 with hub access; skipped offline (HF_HUB_OFFLINE=1, the CI default)."""
 
 import os

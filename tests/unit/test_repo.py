@@ -190,14 +190,15 @@ DESIGN_PAGES = ("model-contract.md", "reliability.md", "architecture.md", "proto
 
 def test_cited_pages_exist_in_the_repository():
     """Docstrings and comments cite pages of docs/ that exist (the repository stands alone): every
-    ``docs/<page>.md``, and every design page named without a folder."""
+    ``docs/<page>.md`` exists, and a design page is never named without its docs/ folder (a bare
+    name reads as the design page outside the repository)."""
     pattern = re.compile(r"docs/[\w-]+\.md|(?<![\w/-])(?:" + "|".join(map(re.escape, DESIGN_PAGES)) + ")")
     missing = []
     for path in sorted([*(ROOT / PACKAGE).rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]):
         if path == Path(__file__).resolve():
             continue
         for page in pattern.findall(path.read_text(encoding="utf-8")):
-            if not (ROOT / "docs" / Path(page).name).is_file():
+            if not page.startswith("docs/") or not (ROOT / "docs" / Path(page).name).is_file():
                 missing.append(f"{path.relative_to(ROOT)}: {page}")
     assert missing == []
 
