@@ -70,8 +70,8 @@ def run(engine: Qwen3VLEmbedder, calls: list[list]) -> tuple[float, list[float],
     return elapsed, latencies, shape, [v for _, vecs in results for v in vecs]
 
 
-def beside_a_reranker(path: Path, embedder: Qwen3VLEmbedder, texts: list[str]) -> float:
-    """Items/s of ``embedder`` after a reranker call over items/s before any (printed; returned)."""
+def beside_a_reranker(path: Path, embedder: Qwen3VLEmbedder, texts: list[str]) -> None:
+    """Print items/s of ``embedder`` before any reranker call and after each, and their ratio."""
     def rate() -> float:
         best = 0.0
         for _ in range(3):
@@ -90,7 +90,6 @@ def beside_a_reranker(path: Path, embedder: Qwen3VLEmbedder, texts: list[str]) -
     ratio = min(after) / alone
     print(f"engines side by side: embed {alone:.1f} items/s alone, {min(after):.1f} after a reranker call "
           f"(worst of 3); ratio={ratio:.2f} (1.00: the reranker costs the embedder nothing)")
-    return ratio
 
 
 def percentile(values: list[float], q: float) -> float:

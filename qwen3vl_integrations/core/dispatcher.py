@@ -8,8 +8,9 @@ call prepares inline (``num_workers=0``, where overlapping would only compete wi
 pass). Prepared items of every call wait in one ready list; the device's forward thread
 (:mod:`.runner`, one per device in the process) repeatedly takes the token-budget batch (``plan``)
 that holds the oldest ready item of its group, runs it, and hands each caller its own results;
-between two turns of one engine it gives a turn to each other engine with work on that device. A batch that fails is retried in halves down to single
-items, so one call's bad item never fails another call's items.
+between two turns of one engine it gives a turn to each other engine with work on that device. A
+batch that fails is retried in halves down to single items, so one call's bad item never fails
+another call's items.
 """
 
 from __future__ import annotations
@@ -194,7 +195,6 @@ class Dispatcher:
         if call.job.inline:
             self._inline.append(task)
             self._wake()
-            self._cond.notify_all()
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix=f"{self._name}-prep")
@@ -261,7 +261,6 @@ class Dispatcher:
                 self._ready.extend(Entry(call, i, p) for i, p in sorted(call.prepared.pop(k)))
                 if self._ready:
                     self._wake()
-                    self._cond.notify_all()
         self._complete(done)
 
     # -- results (under the lock) -----------------------------------------------------------------
