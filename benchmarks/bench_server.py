@@ -13,6 +13,8 @@ to the server, not to the load generator).
 2. Open loop (batching on): requests at a constant rate of twice the measured single-text capacity for
    --seconds seconds. Prints the share answered 429, the p99 latency of the 429s, the p99 of the
    admitted (200) requests, and the count of 5xx (target: none, 429s under 50 ms at p99).
+3. The engine alone (after the servers stopped): the same images embedded in this process one per call
+   and --clients per call, the bound on what batching can give the server's image requests.
 
     python benchmarks/bench_server.py [--scale 1] [--checkpoint DIR] [--clients 32] [--seconds 10]
     python benchmarks/bench_server.py --quick        # smoke run: a few requests, a 2-second open loop
@@ -130,6 +132,24 @@ async def open_loop(url: str, items: list[str], rate: float, seconds: float) -> 
             "5xx": sum(code >= 500 for code, _ in results)}
 
 
+def engine_alone(ckpt: Path, images: list[str], batch: int) -> tuple[float, float]:
+    """Seconds per image of ``Qwen3VLEmbedder.embed`` in this process (no server, cache off): one image
+    per call, then ``batch`` images per call. The server adds the same HTTP work to both of its modes,
+    so its batching ratio for images cannot exceed this one."""
+    from qwen3vl_integrations import Qwen3VLEmbedder
+
+    with Qwen3VLEmbedder.from_pretrained(ckpt, device="cpu", dtype="float32", cache_bytes=0) as embedder:
+        embedder.embed([{"image": images[-1]}, {"image": images[-2]}])  # warm-up
+        start = time.perf_counter()
+        for uri in images:
+            embedder.embed([{"image": uri}])
+        single = (time.perf_counter() - start) / len(images)
+        start = time.perf_counter()
+        for k in range(0, len(images), batch):
+            embedder.embed([{"image": uri} for uri in images[k:k + batch]])
+        return single, (time.perf_counter() - start) / len(images)
+
+
 def _serve(ckpt: Path, work: Path, batching: bool, queue_items: int) -> ServerProcess:
     flag = "--cross-request-batching" if batching else "--no-cross-request-batching"
     args = ["--model", str(ckpt), "--device", "cpu", "--port", "0", flag, "--max-queue-items", str(queue_items)]
@@ -171,6 +191,9 @@ def main() -> None:
                   f"{m['errors']:8d} {m['5xx']:4d}")
         ratio = measured[True, modality]["rps"] / measured[False, modality]["rps"]
         print(f"{modality:8} throughput ratio batching on/off: {ratio:.2f}x (target >= 3x)")
+    single, batched = engine_alone(ckpt, corpus["image"][:64], args.clients)
+    print(f"engine alone, in this process: {single * 1000:.1f} ms per image one per call, {batched * 1000:.1f} ms in "
+          f"calls of {args.clients} -> {single / batched:.2f}x, the most batching can give the server's images")
     o = overload
     print(f"open loop at {o['rate']:.1f} req/s (2x capacity) for {seconds:.0f} s: {o['sent']} sent, "
           f"429 share {o['share_429']:.1%}, p99 of 429s {o['p99_429']:.1f} ms (target < 50), "

@@ -136,13 +136,29 @@ def _run_body(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images
 
 @torch.inference_mode()
 def prefix_kv(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images: Sequence[VisualInput] = (),
-              videos: Sequence[VisualInput] = ()) -> PrefixKV:
-    """Keys and values of every decoder layer for one prompt prefix (``input_ids`` of shape (1, P))."""
+              videos: Sequence[VisualInput] = (), packed: bool = False) -> PrefixKV:
+    """Keys and values of every decoder layer for one prompt prefix (``input_ids`` of shape (1, P),
+    ``position_ids`` (3, 1, P)): through transformers' decoder layers, or with ``packed`` through the
+    packed path's own (:func:`packed_pooled_states`; of the last layer only the key/value projections)."""
+    if packed:
+        return _packed_prefix_kv(model, input_ids[0], position_ids[:, 0], images, videos)
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model.language_model.config)
     _run_body(model, input_ids, position_ids, images, videos, cache, model.language_model.layers)
     return [(layer.keys, layer.values) for layer in cache.layers]  # type: ignore[union-attr,misc]
+
+
+def _packed_prefix_kv(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images, videos) -> PrefixKV:
+    hidden, cos, sin, visual, deepstack = _packed_inputs(model, input_ids, position_ids, images, videos)
+    segments, kept = [(0, hidden.shape[0])], list[tuple[torch.Tensor, torch.Tensor]]()
+    *body, final = model.language_model.layers
+    for index, layer in enumerate(body):
+        hidden = _packed_layer(layer, hidden, cos, sin, segments, None, {}, kept)
+        if visual is not None and index < len(deepstack):
+            hidden[visual[0]] = hidden[visual[0]] + deepstack[index].to(hidden.device, hidden.dtype)
+    keys, values = _packed_keys_values(final.self_attn, final.input_layernorm(hidden), cos, sin)
+    return [*kept, (keys[None], values[None])]
 
 
 @torch.inference_mode()
@@ -239,13 +255,16 @@ def _packed_keys_values(attn, normed: torch.Tensor, cos: torch.Tensor, sin: torc
 
 
 def _packed_layer(layer, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                  segments: list[tuple[int, int]], prefix, masks: dict) -> torch.Tensor:
-    """One decoder layer over packed rows (``hidden``: (N, hidden)), as transformers computes it."""
+                  segments: list[tuple[int, int]], prefix, masks: dict, kept: PrefixKV | None = None) -> torch.Tensor:
+    """One decoder layer over packed rows (``hidden``: (N, hidden)), as transformers computes it; its
+    keys and values, shaped (1, kv_heads, N, head_dim), are appended to ``kept`` when given."""
     attn = layer.self_attn
     n, head_dim = hidden.shape[0], attn.head_dim
     normed = layer.input_layernorm(hidden)
     query = _rotate(attn.q_norm(attn.q_proj(normed).view(n, -1, head_dim)), cos, sin).transpose(0, 1)
     keys, values = _packed_keys_values(attn, normed, cos, sin)
+    if kept is not None:
+        kept.append((keys[None], values[None]))
     out = hidden.new_empty(n, query.shape[0], head_dim)
     _segment_attention(attn, query, keys, values, segments, prefix, out, masks)
     hidden = hidden + attn.o_proj(out.view(n, -1))
@@ -274,6 +293,17 @@ def _packed_last_layer(layer, hidden: torch.Tensor, cos: torch.Tensor, sin: torc
     return state + layer.mlp(layer.post_attention_layernorm(state))
 
 
+def _packed_inputs(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images, videos) -> tuple:
+    """Token embeddings (N, hidden) with the visuals placed, rotary tables (N, 1, head_dim), the visual
+    positions and the deepstack features of packed ``input_ids`` (N,) at ``position_ids`` (3, N)."""
+    lm = model.language_model
+    ids = input_ids[None]
+    hidden = lm.embed_tokens(ids)
+    visual, deepstack = _place_visuals(model, ids, hidden, images, videos)
+    cos, sin = lm.rotary_emb(hidden, position_ids[:, None])
+    return hidden[0], cos[0, :, None], sin[0, :, None], visual, deepstack
+
+
 @torch.inference_mode()
 def packed_pooled_states(model, input_ids: torch.Tensor, position_ids: torch.Tensor, lengths: Sequence[int],
                          images: Sequence[VisualInput] = (), videos: Sequence[VisualInput] = (),
@@ -281,11 +311,7 @@ def packed_pooled_states(model, input_ids: torch.Tensor, position_ids: torch.Ten
     """:func:`pooled_states` for rows packed end to end: ``input_ids`` (N,) and ``position_ids`` (3, N)
     hold the rows one after another, ``lengths`` their lengths. Returns (rows, hidden)."""
     lm = model.language_model
-    ids = input_ids[None]
-    hidden = lm.embed_tokens(ids)
-    visual, deepstack = _place_visuals(model, ids, hidden, images, videos)
-    cos, sin = lm.rotary_emb(hidden, position_ids[:, None])
-    hidden, cos, sin = hidden[0], cos[0, :, None], sin[0, :, None]  # (N, hidden), (N, 1, head_dim)
+    hidden, cos, sin, visual, deepstack = _packed_inputs(model, input_ids, position_ids, images, videos)
     segments, masks = _segments(lengths), dict[tuple, torch.Tensor]()
     *body, final = lm.layers
     for index, layer in enumerate(body):

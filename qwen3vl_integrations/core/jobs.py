@@ -65,7 +65,9 @@ class CallState:
         n = len(job.items)
         self.results: list = [None] * n
         self.open = set(range(n))
-        self.bounds = window_bounds(n, job.window)
+        # a small first window lets the model start while the pool prepares the next ones; inline, nothing
+        # is prepared while the model runs, so a small first window would only add a forward pass
+        self.bounds = window_bounds(n, job.window, first=job.window if job.inline else 8)
         self.window_of = [k for k, (start, end) in enumerate(self.bounds) for _ in range(start, end)]
         self.next_window = 0
         self.active = 0  # windows admitted to preparation and not yet finished

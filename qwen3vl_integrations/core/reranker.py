@@ -126,7 +126,7 @@ class Qwen3VLReranker(Engine):
             return {"length": 0}
         prefix = PreparedItem(rows[0][:length], list(query_images), list(query_videos))
         batch, images, videos = self._collate_encoded([prefix])
-        kv = prefix_kv(self.model, batch["input_ids"], batch["position_ids"], images, videos)
+        kv = prefix_kv(self.model, batch["input_ids"], batch["position_ids"], images, videos, packed=self.packing)
         offset = int(batch["position_ids"][0, 0, -1]) + 1  # the prefix ends with text tokens
         return {"length": length, "ids": rows[0][:length], "kv": kv, "offset": offset,
                 "n_images": len(query_images), "n_videos": len(query_videos)}

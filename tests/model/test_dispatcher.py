@@ -104,6 +104,19 @@ def test_items_of_concurrent_callers_share_forward_passes(embedder, workers):
     assert stats["queue_items"] == 0 and stats["forward_items"] >= 13 and stats["forward_seconds"] > 0
 
 
+def test_an_inline_call_is_one_window_and_one_forward_pass(embedder):
+    # inline, nothing is prepared while the model runs, so a small first window (as the pool has, to
+    # start the model early) would only add a forward pass: 40 texts are one window and one pass
+    engine = Qwen3VLEmbedder(embedder.model, embedder.processor, config=EngineConfig(num_workers=0))
+    rows: list[int] = []
+    engine.add_batch_listener(lambda n, *args: rows.append(n))
+    with engine:
+        vectors = engine.embed([f"text number {k}" for k in range(40)])
+        alone = engine.embed(["text number 39"])
+    assert rows == [40, 1]
+    assert cosine(vectors[39:], alone).min() >= 0.99999
+
+
 def test_a_full_queue_refuses_at_once_and_recovers(embedder):
     engine, gate, first = held_engine(Qwen3VLEmbedder, embedder, max_queue_items=4)
     try:

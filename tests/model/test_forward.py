@@ -91,6 +91,22 @@ def test_rows_continuing_a_cached_prefix_equal_full_rows(reranker, hf_model, rng
     assert set(taken) == {"packed" if packing else "padded"}
 
 
+@pytest.mark.parametrize("query_kind", ["text", "image"])
+def test_a_packed_prefix_equals_the_transformers_prefix(reranker, rng, query_kind):
+    # the packed path runs the prefix on its own layers (and only the key/value projections of the
+    # last one); the keys and values equal transformers' own decoder layers' cache
+    query = reranker._prepare_query("a query" if query_kind == "text" else {"image": random_image(rng, 100, 140)})
+    items = [reranker._prepare_pair(query, d, None, None) for d in ["first document", "second document"]]
+    n = shared_prefix_length([it.input_ids for it in items], len(query[1]))
+    batch, images, _ = reranker._collate_encoded([PreparedItem(items[0].input_ids[:n], list(query[1]), [])])
+    stock = prefix_kv(reranker.model, batch["input_ids"], batch["position_ids"], images)
+    packed = prefix_kv(reranker.model, batch["input_ids"], batch["position_ids"], images, packed=True)
+    assert len(packed) == len(stock) == reranker.model.config.text_config.num_hidden_layers
+    for (keys, values), (stock_keys, stock_values) in zip(packed, stock):
+        assert keys.shape == stock_keys.shape and values.shape == stock_values.shape
+        assert torch.allclose(keys, stock_keys, atol=1e-5) and torch.allclose(values, stock_values, atol=1e-5)
+
+
 def test_linear_patch_embedding_equals_the_conv3d(hf_model, embedder):
     import pickle
 

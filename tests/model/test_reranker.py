@@ -125,12 +125,16 @@ def test_prefix_cache_is_reused_across_windows_and_redone_when_rows_diverge(rera
     runs = []
     original = module.prefix_kv
     monkeypatch.setattr(module, "prefix_kv", lambda *a, **k: runs.append(a[1].shape[1]) or original(*a, **k))
-    # 8 + 16 + 16 documents: three windows; the first window's rows all start with the same words,
-    # so its shared prefix is longer than what later windows share and must be recomputed once
-    docs = ["The river runs " + "far " * i for i in range(8)] + [f"doc {i} " + "y " * i for i in range(32)]
-    scores = reranker.score("a query", docs)
-    assert len(runs) == 2 and runs[0] > runs[1]
-    assert max(abs(a - b) for a, b in zip(scores, _plain_scores(reranker, "a query", docs))) <= 1e-5
-    runs.clear()
-    reranker.score("a query", [f"doc {i} " + "y " * i for i in range(40)])
-    assert len(runs) == 1  # one prefix for every window
+    # prepared inline in windows of 128 documents: the first window's rows all start with the same
+    # words, so its shared prefix is longer than what the second window shares and must be recomputed
+    # once; the first window's two batches (64 rows each) share one prefix
+    inline = Qwen3VLReranker(reranker.model, reranker.processor, score_weight=reranker.score_weight,
+                             config=reranker.config.replace(num_workers=0, max_batch_items=64))
+    with inline:
+        docs = ["The river runs " + "far " * (i % 9) for i in range(128)] + [f"doc {i} " + "y " * i for i in range(32)]
+        scores = inline.score("a query", docs)
+        assert len(runs) == 2 and runs[0] > runs[1]
+        assert max(abs(a - b) for a, b in zip(scores, _plain_scores(inline, "a query", docs))) <= 1e-5
+        runs.clear()
+        inline.score("a query", [f"doc {i} " + "y " * i for i in range(160)])
+        assert len(runs) == 1  # one prefix for every window
