@@ -13,7 +13,7 @@ from .processing import PreparedItem, VisualInput
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plan_batches", "collate", "pack", "run_with_split", "forward_error", "window_bounds", "to_device"]
+__all__ = ["plan_batches", "collate", "pack", "run_with_split", "forward_error", "window_bounds", "to_device", "FIRST_WINDOW"]
 
 R = TypeVar("R")
 
@@ -126,7 +126,11 @@ def run_with_split(indices: list[int], run: Callable[[list[int]], list[R]],
         return out
 
 
-def window_bounds(total: int, window: int, first: int = 8) -> list[tuple[int, int]]:
+#: the first preparation window of a call prepared in the pool: small, so the model starts early
+FIRST_WINDOW = 8
+
+
+def window_bounds(total: int, window: int, first: int = FIRST_WINDOW) -> list[tuple[int, int]]:
     """``(start, end)`` of consecutive windows over ``total`` items: ``first`` items, then doubling up to
     ``window``, so the model starts on a small first window while the next ones are prepared."""
     bounds, start, size = [], 0, max(1, min(first, window))

@@ -5,12 +5,12 @@ Every ``embed`` / ``score`` call is a :class:`Job` submitted here. Its items are
 loaded, preprocessed, tokenised) window by window: in the pool 8 items, then doubling up to
 ``Job.window``, at most two windows ahead of the model; or ``Job.window`` items at a time on the
 forward thread itself when the call prepares inline (``num_workers=0``, where overlapping would
-only compete with the forward pass). Prepared items of every call wait in one ready list; the device's forward thread
-(:mod:`.runner`, one per device in the process) repeatedly takes the token-budget batch (``plan``)
-that holds the oldest ready item of its group, runs it, and hands each caller its own results;
-between two turns of one engine it gives a turn to each other engine with work on that device. A
-batch that fails is retried in halves down to single items, so one call's bad item never fails
-another call's items.
+only compete with the forward pass). Prepared items of every call wait in one ready list; the
+device's forward thread (:mod:`.runner`, one per device in the process) repeatedly takes the
+token-budget batch (``plan``) that holds the oldest ready item of its group, runs it, and hands each
+caller its own results; between two turns of one engine it gives a turn to each other engine with
+work on that device. A batch that fails is retried in halves down to single items, so one call's bad
+item never fails another call's items.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError, Qwen3VLError
-from .batching import run_with_split, window_bounds
+from .batching import FIRST_WINDOW, run_with_split, window_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class CallState:
         self.open = set(range(n))
         # a small first window lets the model start while the pool prepares the next ones; inline, nothing
         # is prepared while the model runs, so a small first window would only add a forward pass
-        self.bounds = window_bounds(n, job.window, first=job.window if job.inline else 8)
+        self.bounds = window_bounds(n, job.window, first=job.window if job.inline else FIRST_WINDOW)
         self.window_of = [k for k, (start, end) in enumerate(self.bounds) for _ in range(start, end)]
         self.next_window = 0
         self.active = 0  # windows admitted to preparation and not yet finished
