@@ -150,13 +150,9 @@ def prefix_kv(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images
 
 
 def _packed_prefix_kv(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images, videos) -> PrefixKV:
-    hidden, cos, sin, visual, deepstack = _packed_inputs(model, input_ids, position_ids, images, videos)
-    segments, kept = [(0, hidden.shape[0])], list[tuple[torch.Tensor, torch.Tensor]]()
-    *body, final = model.language_model.layers
-    for index, layer in enumerate(body):
-        hidden = _packed_layer(layer, hidden, cos, sin, segments, None, {}, kept)
-        if visual is not None and index < len(deepstack):
-            hidden[visual[0]] = hidden[visual[0]] + deepstack[index].to(hidden.device, hidden.dtype)
+    kept = list[tuple[torch.Tensor, torch.Tensor]]()
+    hidden, cos, sin = _packed_body(model, input_ids, position_ids, images, videos, [(0, len(input_ids))], None, kept)
+    final = model.language_model.layers[-1]
     keys, values = _packed_keys_values(final.self_attn, final.input_layernorm(hidden), cos, sin)
     return [*kept, (keys[None], values[None])]
 
@@ -293,15 +289,24 @@ def _packed_last_layer(layer, hidden: torch.Tensor, cos: torch.Tensor, sin: torc
     return state + layer.mlp(layer.post_attention_layernorm(state))
 
 
-def _packed_inputs(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images, videos) -> tuple:
-    """Token embeddings (N, hidden) with the visuals placed, rotary tables (N, 1, head_dim), the visual
-    positions and the deepstack features of packed ``input_ids`` (N,) at ``position_ids`` (3, N)."""
+def _packed_body(model, input_ids: torch.Tensor, position_ids: torch.Tensor, images, videos,
+                 segments: list[tuple[int, int]], prefix: PrefixKV | None, kept: PrefixKV | None = None) -> tuple:
+    """Packed ``input_ids`` (N,) at ``position_ids`` (3, N) embedded, with the visuals placed, through
+    every decoder layer but the last (deepstack features added after the first ones); returns the
+    hidden states (N, hidden) and the rotary tables (N, 1, head_dim). Each layer's keys and values go
+    to ``kept`` when given."""
     lm = model.language_model
     ids = input_ids[None]
     hidden = lm.embed_tokens(ids)
     visual, deepstack = _place_visuals(model, ids, hidden, images, videos)
     cos, sin = lm.rotary_emb(hidden, position_ids[:, None])
-    return hidden[0], cos[0, :, None], sin[0, :, None], visual, deepstack
+    hidden, cos, sin = hidden[0], cos[0, :, None], sin[0, :, None]
+    masks = dict[tuple, torch.Tensor]()
+    for index, layer in enumerate(lm.layers[:-1]):
+        hidden = _packed_layer(layer, hidden, cos, sin, segments, prefix[index] if prefix else None, masks, kept)
+        if visual is not None and index < len(deepstack):
+            hidden[visual[0]] = hidden[visual[0]] + deepstack[index].to(hidden.device, hidden.dtype)
+    return hidden, cos, sin
 
 
 @torch.inference_mode()
@@ -311,11 +316,6 @@ def packed_pooled_states(model, input_ids: torch.Tensor, position_ids: torch.Ten
     """:func:`pooled_states` for rows packed end to end: ``input_ids`` (N,) and ``position_ids`` (3, N)
     hold the rows one after another, ``lengths`` their lengths. Returns (rows, hidden)."""
     lm = model.language_model
-    hidden, cos, sin, visual, deepstack = _packed_inputs(model, input_ids, position_ids, images, videos)
-    segments, masks = _segments(lengths), dict[tuple, torch.Tensor]()
-    *body, final = lm.layers
-    for index, layer in enumerate(body):
-        hidden = _packed_layer(layer, hidden, cos, sin, segments, prefix[index] if prefix else None, masks)
-        if visual is not None and index < len(deepstack):
-            hidden[visual[0]] = hidden[visual[0]] + deepstack[index].to(hidden.device, hidden.dtype)
-    return lm.norm(_packed_last_layer(final, hidden, cos, sin, segments, prefix[-1] if prefix else None))
+    segments = _segments(lengths)
+    hidden, cos, sin = _packed_body(model, input_ids, position_ids, images, videos, segments, prefix)
+    return lm.norm(_packed_last_layer(lm.layers[-1], hidden, cos, sin, segments, prefix[-1] if prefix else None))
