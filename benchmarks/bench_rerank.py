@@ -12,7 +12,7 @@ of mixed modality. Scores must agree (|difference| <= 1e-5).
 Retrieval workload: a mixed corpus (texts, images, image+text, frame lists, mp4s; 120 items by
 default) is embedded; 30 text queries each retrieve their top 20 by cosine, which are reranked by the
 same reranker with the cache and with it disabled (cache_bytes=0), alternately. Prints pairs/s of both,
-the cache's hit rates and peak bytes; scores must be identical.
+the cache's hit rates and peak bytes, and the sizes of the retrieved images; scores must be identical.
 
 Both run on the `small` random checkpoint (CPU, float32) unless given one.
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import _image, _image_size, _mp4, _text, baseline_hidden, checkpoint, stock_model
@@ -177,6 +178,14 @@ def retrieval_corpus(folder: Path, n: int, seed: int = 1) -> list:
     return items
 
 
+def image_side(item) -> int:
+    """The longer side in pixels of an item's image (read from its header), 0 for other items."""
+    if not isinstance(item, dict) or "image" not in item:
+        return 0
+    with Image.open(item["image"]) as image:
+        return max(image.size)
+
+
 def retrieval_workload(args, ckpt: Path, tmp: Path) -> bool:
     corpus = retrieval_corpus(tmp / "retrieval", args.corpus)
     rng = random.Random(2)
@@ -207,10 +216,15 @@ def retrieval_workload(args, ckpt: Path, tmp: Path) -> bool:
         return counts["hits"] / max(1, counts["hits"] + counts["misses"])
 
     distinct = len({j for rows in top for j in rows if not isinstance(corpus[j], str)})
+    picked = sorted(side for j in {j for rows in top for j in rows} if (side := image_side(corpus[j])))
+    sides = sorted(image_side(item) for item in corpus if image_side(item))
     media_pairs = sum(not isinstance(corpus[j], str) for rows in top for j in rows)
     print(f"\nretrieval: corpus {len(corpus)} items (embedded in {t_docs:.1f} s), {len(queries)} text queries x "
           f"top {top.shape[1]}; {distinct} distinct media documents among the candidates, in {media_pairs} of "
           f"the {top.size} pairs (the cache can only shorten those)")
+    print(f"the candidates' {len(picked)} images are {picked[0] if picked else 0}-{picked[-1] if picked else 0} px "
+          f"on their longer side, the corpus' {len(sides)} are {sides[0]}-{sides[-1]} px (median "
+          f"{sides[len(sides) // 2]}): a random checkpoint ranks by length, not content (docs/performance.md)")
     print(f"{'reranker':<14} {'pairs':>6} {'seconds':>8} {'pairs/s':>8}")
     print(f"{'cache off':<14} {pairs:>6} {t_off:>8.2f} {pairs / t_off:>8.2f}")
     print(f"{'cache on':<14} {pairs:>6} {t_on:>8.2f} {pairs / t_on:>8.2f}")
