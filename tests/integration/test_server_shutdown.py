@@ -1,9 +1,16 @@
-"""SIGTERM drains a live ``qwen3vl serve``: new requests get 503, requests in flight complete, it exits 0."""
+"""SIGTERM drains a live ``qwen3vl serve``: new requests get 503, requests in flight complete, it exits 0.
+
+One request is held in flight by its body: httpx streams it in two parts and the second part is let
+through only after the test has seen a request refused with 503, so the drain cannot end before that
+check however fast the machine runs the model. Six more requests carry model work across the signal.
+"""
 
 from __future__ import annotations
 
 import signal
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,26 +18,66 @@ import pytest
 pytestmark = pytest.mark.slow
 
 openai = pytest.importorskip("openai")
+httpx = pytest.importorskip("httpx")
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _forward_passes(server) -> float:
+    """How many forward passes the embedding model has run (``qwen3vl_batch_rows`` on /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(httpx.get(server.url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == "qwen3vl_batch_rows_count" and sample.labels.get("model") == "embedding":
+                return sample.value
+    return 0.0
 
 
 def test_sigterm_drains_requests_in_flight(server_factory):
     server = server_factory(env={"QWEN3VL_SHUTDOWN_GRACE": "120"}, reranker=False)
     client = openai.OpenAI(base_url=server.url + "/v1", api_key=server.api_key, max_retries=0, timeout=180)
+    client.embeddings.create(model="m", input="warm the client")  # its first call's imports are paid here
     batch = [" ".join(f"word{(i * j) % 101}" for j in range(200)) for i in range(64)]
+    first_part_sent, release = threading.Event(), threading.Event()
+
+    def held_body():
+        yield b'{"model": "m", "input": ["held across SIGTERM", '
+        first_part_sent.set()  # the headers and the first part are on the wire
+        release.wait(120)
+        yield b'"its second item"]}'
+
+    def held():
+        headers = {**server.headers(), "Content-Type": "application/json"}
+        return httpx.post(server.url + "/v1/embeddings", content=held_body(), headers=headers, timeout=180)
 
     def embed(k: int):
         return client.embeddings.create(model="m", input=[f"request {k}: {t}" for t in batch], encoding_format="float")
 
-    with ThreadPoolExecutor(6) as pool:
+    passes_before = _forward_passes(server)
+    with ThreadPoolExecutor(7) as pool:
+        holding = pool.submit(held)
+        assert first_part_sent.wait(30)
         futures = [pool.submit(embed, k) for k in range(6)]
-        time.sleep(0.5)
+        _wait_for(lambda: _forward_passes(server) > passes_before, "the requests' first forward pass")
         assert not all(f.done() for f in futures), "the requests finished before SIGTERM: make them bigger"
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        _wait_for(lambda: httpx.get(server.url + "/health").status_code == 503, "draining to begin")
         with pytest.raises(openai.APIStatusError) as refused:
             client.embeddings.create(model="m", input="arrived after SIGTERM")
         assert refused.value.status_code == 503
+        assert server.process.poll() is None, "the server exited with a request in flight"
+        release.set()
         answers = [f.result() for f in futures]
+        held_answer = holding.result()
     assert [len(a.data) for a in answers] == [len(batch)] * 6
+    assert held_answer.status_code == 200, held_answer.text
+    assert [d["index"] for d in held_answer.json()["data"]] == [0, 1]
     assert server.process.wait(120) == 0
     assert "drained" in server.log_tail()
