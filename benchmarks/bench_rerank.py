@@ -215,14 +215,17 @@ def retrieval_workload(args, ckpt: Path, tmp: Path) -> bool:
         counts = levels[level]
         return counts["hits"] / max(1, counts["hits"] + counts["misses"])
 
-    distinct = len({j for rows in top for j in rows if not isinstance(corpus[j], str)})
-    picked = sorted(side for j in {j for rows in top for j in rows} if (side := image_side(corpus[j])))
-    sides = sorted(image_side(item) for item in corpus if image_side(item))
+    candidates = {j for rows in top for j in rows}
+    distinct = sum(not isinstance(corpus[j], str) for j in candidates)
+    side_of = [image_side(item) for item in corpus]  # each image's header read once
+    picked = sorted(side_of[j] for j in candidates if side_of[j])
+    low, high = (picked[0], picked[-1]) if picked else (0, 0)
+    sides = sorted(side for side in side_of if side)
     media_pairs = sum(not isinstance(corpus[j], str) for rows in top for j in rows)
     print(f"\nretrieval: corpus {len(corpus)} items (embedded in {t_docs:.1f} s), {len(queries)} text queries x "
           f"top {top.shape[1]}; {distinct} distinct media documents among the candidates, in {media_pairs} of "
           f"the {top.size} pairs (the cache can only shorten those)")
-    print(f"the candidates' {len(picked)} images are {picked[0] if picked else 0}-{picked[-1] if picked else 0} px "
+    print(f"the candidates' {len(picked)} images are {low}-{high} px "
           f"on their longer side, the corpus' {len(sides)} are {sides[0]}-{sides[-1]} px (median "
           f"{sides[len(sides) // 2]}): a random checkpoint ranks by length, not content (docs/performance.md)")
     print(f"{'reranker':<14} {'pairs':>6} {'seconds':>8} {'pairs/s':>8}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,14 @@ def run_example(script: str, checkpoint: Path, workdir: Path) -> str:
         capture_output=True, text=True, timeout=240, env=env, cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
+
+
+def wait_for(predicate, seconds=30.0):
+    """Poll ``predicate`` until it is true; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
 
 
 def cosine(a, b) -> np.ndarray:

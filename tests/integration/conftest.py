@@ -11,6 +11,19 @@ import pytest
 API_KEY = "test-key-9f2c"
 
 
+def embedding_metric(server, name: str) -> float:
+    """The value of sample ``name`` for the embedding model on the server's /metrics (read with
+    prometheus-client's own parser); fails when it is not there."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(httpx.get(server.url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("model") == "embedding":
+                return sample.value
+    raise AssertionError(f"{name} is not on /metrics")
+
+
 class LiveServer:
     """A running server (``qwen3vl_integrations.server.process.ServerProcess``) and the key it wants."""
 

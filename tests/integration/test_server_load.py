@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import cosine
+from tests.integration.conftest import embedding_metric
 
 pytestmark = pytest.mark.slow
 
@@ -83,16 +84,6 @@ def test_overload_gives_fast_429_with_retry_after_and_no_5xx(tiny_queue_server):
     assert client.embeddings.create(model="m", input="the next request").data  # and the server recovered
 
 
-def _counter(server, name: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(httpx.get(server.url + "/metrics").text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels.get("model") == "embedding":
-                return sample.value
-    raise AssertionError(f"{name} is not on /metrics")
-
-
 def test_metrics_show_the_multimodal_cache(live_server):
     import base64
     import io
@@ -103,9 +94,9 @@ def test_metrics_show_the_multimodal_cache(live_server):
     Image.new("RGB", (96, 64), (10, 200, 90)).save(buffer, format="PNG")
     part = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}}
     client = _client(live_server)
-    hits, misses = _counter(live_server, "qwen3vl_cache_hits_total"), _counter(live_server, "qwen3vl_cache_misses_total")
+    hits, misses = embedding_metric(live_server, "qwen3vl_cache_hits_total"), embedding_metric(live_server, "qwen3vl_cache_misses_total")
     client.embeddings.create(model="m", input=[[part]])  # type: ignore[list-item]
-    assert _counter(live_server, "qwen3vl_cache_misses_total") > misses
+    assert embedding_metric(live_server, "qwen3vl_cache_misses_total") > misses
     client.embeddings.create(model="m", input=[[part]])  # type: ignore[list-item]
-    assert _counter(live_server, "qwen3vl_cache_hits_total") > hits  # the same image: prepared media and features
-    assert _counter(live_server, "qwen3vl_cache_bytes") > 0
+    assert embedding_metric(live_server, "qwen3vl_cache_hits_total") > hits  # the same image: prepared media and features
+    assert embedding_metric(live_server, "qwen3vl_cache_bytes") > 0

@@ -9,35 +9,19 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from tests.conftest import wait_for
+from tests.integration.conftest import embedding_metric
 
 pytestmark = pytest.mark.slow
 
 openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def _forward_passes(server) -> float:
-    """How many forward passes the embedding model has run (``qwen3vl_batch_rows`` on /metrics)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(httpx.get(server.url + "/metrics").text):
-        for sample in family.samples:
-            if sample.name == "qwen3vl_batch_rows_count" and sample.labels.get("model") == "embedding":
-                return sample.value
-    return 0.0
+PASSES = "qwen3vl_batch_rows_count"  # forward passes of the embedding model
 
 
 def test_sigterm_drains_requests_in_flight(server_factory):
@@ -60,15 +44,15 @@ def test_sigterm_drains_requests_in_flight(server_factory):
     def embed(k: int):
         return client.embeddings.create(model="m", input=[f"request {k}: {t}" for t in batch], encoding_format="float")
 
-    passes_before = _forward_passes(server)
+    passes_before = embedding_metric(server, PASSES)
     with ThreadPoolExecutor(7) as pool:
         holding = pool.submit(held)
         assert first_part_sent.wait(30)
         futures = [pool.submit(embed, k) for k in range(6)]
-        _wait_for(lambda: _forward_passes(server) > passes_before, "the requests' first forward pass")
+        wait_for(lambda: embedding_metric(server, PASSES) > passes_before, 60)  # the requests' first pass
         assert not all(f.done() for f in futures), "the requests finished before SIGTERM: make them bigger"
         server.process.send_signal(signal.SIGTERM)
-        _wait_for(lambda: httpx.get(server.url + "/health").status_code == 503, "draining to begin")
+        wait_for(lambda: httpx.get(server.url + "/health").status_code == 503, 60)  # draining began
         with pytest.raises(openai.APIStatusError) as refused:
             client.embeddings.create(model="m", input="arrived after SIGTERM")
         assert refused.value.status_code == 503

@@ -23,7 +23,7 @@ from qwen3vl_integrations import (
     ScoreOutput,
     TooLargeForDeviceError,
 )
-from tests.conftest import cosine, random_image
+from tests.conftest import cosine, random_image, wait_for
 
 
 class Gate:
@@ -52,13 +52,6 @@ def held_engine(engine_cls, base, **config):
     first = engine.submit_embed(["warm-up"]) if engine_cls is Qwen3VLEmbedder else engine.submit_score("q", ["d"])
     assert gate.reached.wait(60)
     return engine, gate, first
-
-
-def wait_for(predicate, seconds=30.0):
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 def _caller_inputs(rng, k):
