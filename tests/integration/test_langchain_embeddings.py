@@ -12,6 +12,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -165,31 +166,40 @@ def test_construction_rules(embedder, tiny_checkpoint):
     assert shared.embed_documents([]) == []
 
 
-async def _embed_while_ticking(call):
-    ticks = 0
-    done = asyncio.Event()
+async def _embed_while_the_loop_turns(embeddings, monkeypatch, call):
+    """Await ``call`` while the core's embed waits, in whatever thread runs it, for the event loop to turn.
 
-    async def ticker():
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0.001)
+    If the adapter ran the model on the loop's own thread, the loop could not turn during the wait,
+    which then times out: the test does not depend on how long the model takes."""
+    loop_turned = threading.Event()
+    waits: list[bool] = []
+    original = embeddings.embedder.embed_documents
 
-    task = asyncio.create_task(ticker())
+    def embed_once_the_loop_turns(*args, **kwargs):
+        waits.append(loop_turned.wait(timeout=10))
+        return original(*args, **kwargs)
+
+    async def turn():
+        await asyncio.sleep(0)
+        loop_turned.set()
+
+    monkeypatch.setattr(embeddings.embedder, "embed_documents", embed_once_the_loop_turns)
+    task = asyncio.create_task(turn())
     try:
         result = await call
     finally:
-        done.set()
+        loop_turned.set()
         await task
-    return result, ticks
+        monkeypatch.undo()
+    return result, waits
 
 
 @pytest.mark.asyncio
-async def test_async_methods_match_sync_and_leave_the_loop_free(embeddings, image_files):
+async def test_async_methods_match_sync_and_leave_the_loop_free(embeddings, image_files, monkeypatch):
     first = str(image_files[0])
     texts = [f"document number {i} " * 20 for i in range(8)]
-    vectors, ticks = await _embed_while_ticking(embeddings.aembed_documents(texts))
-    assert ticks > 1  # the event loop kept running while the model worked
+    vectors, waits = await _embed_while_the_loop_turns(embeddings, monkeypatch, embeddings.aembed_documents(texts))
+    assert waits == [True]  # the event loop kept running while the model worked
     np.testing.assert_allclose(vectors, embeddings.embed_documents(texts), atol=1e-6)
     np.testing.assert_allclose(await embeddings.aembed_query("q"), embeddings.embed_query("q"), atol=1e-6)
     np.testing.assert_allclose(await embeddings.aembed_image(uris=[first]), embeddings.embed_image(uris=[first]),
