@@ -11,6 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from qwen3vl_integrations.media import MediaPolicy
 
 # --------------------------------------------------------------------------- generated media
 
@@ -74,6 +77,22 @@ def make_video(tmp_path):
         return write_video(tmp_path / name, **kwargs)
 
     return make
+
+
+# --------------------------------------------------------------------------- shared by the media test files
+
+
+def _pattern(width=40, height=30, channels=3, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+
+
+PNG = png_bytes(Image.fromarray(np.arange(12 * 10 * 3, dtype=np.uint8).reshape(10, 12, 3)))
+LOCAL_OK = MediaPolicy(allow_private_networks=True, fetch_timeout=5.0, read_timeout=2.0, connect_timeout=2.0)
+
+
+def _pixels(image) -> np.ndarray:
+    return np.asarray(image)
 
 
 # --------------------------------------------------------------------------- network plumbing
