@@ -1,35 +1,35 @@
-"""The engine's dispatcher: admission, one bounded preparation pool, cross-caller token-budget
-batches and a forward thread shared with the other engines on the device.
+"""The engine's dispatcher: admission (:mod:`.admission`), deadlines (:mod:`.deadlines`), one bounded
+preparation pool, cross-caller token-budget batches and a forward thread shared with the other
+engines on the device.
 
 Every ``embed`` / ``score`` call is a :class:`Job` submitted here. Its items are prepared (media
 loaded, preprocessed, tokenised) window by window: in the pool 8 items, then doubling up to
 ``Job.window``, at most two windows ahead of the model; or ``Job.window`` items at a time on the
-forward thread itself when the call prepares inline (``num_workers=0``, where overlapping would
-only compete with the forward pass). Prepared items of every call wait in one ready list; the
-device's forward thread (:mod:`.runner`, one per device in the process) repeatedly takes the
-token-budget batch (``plan``) that holds the oldest ready item of its group, runs it, and hands each
-caller its own results; between two turns of one engine it gives a turn to each other engine with
-work on that device. A batch that fails is retried in halves down to single items, so one call's bad
-item never fails another call's items.
+forward thread itself when the call prepares inline (``num_workers=0``, where overlapping would only
+compete with the forward pass). Prepared items of every call wait in one ready list; the device's
+forward thread (:mod:`.runner`) repeatedly takes the token-budget batch that holds the oldest ready
+item of its group (:func:`.jobs.choose_batch`), runs it, and hands each caller its own results,
+giving a turn to each other engine with work on that device in between. A batch that fails is
+retried in halves down to single items, so one call's bad item never fails another call's items.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
-import heapq
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from typing import Any
 
-from ..errors import EngineClosedError, ItemError, ModelOverloadedError, Qwen3VLError, RequestTimeoutError
-from .jobs import CallState, Entry, Job, preparation_error, run_entries
-from .runner import IDLE_SECONDS, device_key, runner_for, stop_runners
+from ..errors import EngineClosedError, ItemError, Qwen3VLError, RequestTimeoutError
+from .admission import Admission
+from .deadlines import DeadlineWatch
+from .jobs import CallState, Entry, Job, choose_batch, preparation_error, run_entries
+from .runner import device_key, runner_for, stop_runners
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Dispatcher:
                  name: str = "qwen3vl", device: str = "cpu"):
         self._plan, self._pool_size, self._name = plan, max(1, pool_size), name
         self._runner = runner_for(device_key(device))
-        self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
+        self._admission, self._cross_caller = Admission(max_items, max_tokens), cross_caller
         self._listeners: list[BatchListener] = []
         self._closed = False
         self._seq = 0
@@ -83,13 +83,12 @@ class Dispatcher:
         self._ready: list[Entry] = []
         self._inline: list[Callable[[], None]] = []
         self._groups: dict[Hashable, list] = {}  # group -> [calls using it, state dict]
-        self._deadlines: list[tuple[float, int, CallState]] = []
+        self._deadlines = DeadlineWatch(self._cond, self._name, self._time_out)
         self._pool: ThreadPoolExecutor | None = None
         self._turns = 0  # turns running now (0 or 1: one forward thread per device)
         self._prepared_last = False
-        self._timer: threading.Thread | None = None
         self._live: dict[int, CallState] = {}
-        self._queue_items = self._queue_tokens = 0
+        self._admission.clear()
 
     # -- public ----------------------------------------------------------------------------------
     def submit(self, job: Job) -> Future:
@@ -100,7 +99,7 @@ class Dispatcher:
         with self._cond:
             if self._closed:
                 raise EngineClosedError("the engine is closed")
-            self._admit(job)
+            self._admission.admit(job, self._tokens_per_second())
             self._seq += 1
             call = CallState(job, self._seq, future)
             self._live[call.seq] = call
@@ -118,7 +117,8 @@ class Dispatcher:
     def set_limits(self, *, max_items: int | None, max_tokens: int | None, cross_caller: bool) -> None:
         """Change the admission bounds and whether calls share batches (applies to calls admitted from now)."""
         with self._cond:
-            self._max_items, self._max_tokens, self._cross_caller = max_items, max_tokens, cross_caller
+            self._admission.max_items, self._admission.max_tokens = max_items, max_tokens
+            self._cross_caller = cross_caller
 
     def add_batch_listener(self, fn: BatchListener) -> None:
         """``fn(rows, tokens, seconds, callers)`` after every forward pass (on the worker thread)."""
@@ -127,7 +127,7 @@ class Dispatcher:
 
     def stats(self) -> dict:
         with self._cond:
-            return {"queue_items": self._queue_items, "queue_tokens": self._queue_tokens, "forwards": self._forwards,
+            return {"queue_items": self._admission.items, "queue_tokens": self._admission.tokens, "forwards": self._forwards,
                     "forward_items": self._forward_items, "forward_tokens": self._forward_tokens,
                     "forward_seconds": self._forward_seconds, "ready_items": len(self._ready), "calls": len(self._live)}
 
@@ -138,6 +138,7 @@ class Dispatcher:
             if self._closed:
                 return
             self._closed = True
+            self._deadlines.close()
             for call in list(self._live.values()):
                 self._end(call, EngineClosedError("the engine was closed before the call finished"), done)
             self._inline.clear()
@@ -151,33 +152,15 @@ class Dispatcher:
                 self._cond.wait_for(lambda: self._turns == 0, timeout=10)
 
     # -- admission and preparation (under the lock) -----------------------------------------------
-    def _admit(self, job: Job) -> None:
-        items = sum(1 for it in job.items if not isinstance(it, Qwen3VLError))
-        tokens = sum(e for it, e in zip(job.items, job.estimates) if not isinstance(it, Qwen3VLError))
-        busy = self._queue_items > 0
-        over_items = self._max_items is not None and self._queue_items + items > self._max_items
-        over_tokens = self._max_tokens is not None and self._queue_tokens + tokens > self._max_tokens
-        if busy and (over_items or over_tokens):
-            retry = self._retry_after()
-            logger.debug("admission refused: %d items / %d tokens queued, call of %d items / %d tokens; retry after "
-                         "%.2fs", self._queue_items, self._queue_tokens, items, tokens, retry)
-            raise ModelOverloadedError(f"the engine is overloaded ({self._queue_items} items, {self._queue_tokens} "
-                                       "tokens queued); retry later", retry_after=retry)
-        # every item is counted; the ones that already failed are released at once by _record
-        self._queue_items += len(job.items)
-        self._queue_tokens += sum(job.estimates)
-
-    def _retry_after(self) -> float:
-        """Seconds until the queued tokens have run at the throughput seen so far (1 s before any)."""
+    def _tokens_per_second(self) -> float | None:
+        """The forward passes' throughput so far (None before the first one)."""
         if self._forward_seconds <= 0 or self._forward_tokens <= 0:
-            return 1.0
-        rate = self._forward_tokens / self._forward_seconds
-        return round(min(30.0, max(0.05, self._queue_tokens / rate)), 3)
+            return None
+        return self._forward_tokens / self._forward_seconds
 
     def _start(self, call: CallState, done: list) -> None:
         if call.deadline is not None:
-            heapq.heappush(self._deadlines, (call.deadline, call.seq, call))
-            self._ensure_timer()
+            self._deadlines.add(call)
         if call.job.setup is not None:
             self._schedule(call, lambda: self._run_setup(call))
         else:
@@ -275,8 +258,7 @@ class Dispatcher:
             return
         call.results[index] = value
         call.open.discard(index)
-        self._queue_items -= 1
-        self._queue_tokens -= call.job.estimates[index]
+        self._admission.release(call.job, index)
         k = call.window_of[index]
         if k in call.run_left:
             call.run_left[k] -= 1
@@ -294,8 +276,7 @@ class Dispatcher:
         call.done = True
         self._live.pop(call.seq, None)
         for index in call.open:
-            self._queue_items -= 1
-            self._queue_tokens -= call.job.estimates[index]
+            self._admission.release(call.job, index)
         if call.open:
             self._ready = [e for e in self._ready if e.call is not call]
             for fut in call.pool_futures:
@@ -336,12 +317,6 @@ class Dispatcher:
     def _wake(self) -> None:
         self._runner.wake(self)
 
-    def _ensure_timer(self) -> None:
-        if self._timer is None:
-            self._timer = threading.Thread(target=self._watch_deadlines, name=f"{self._name}-deadlines", daemon=True)
-            self._timer.start()
-        self._cond.notify_all()
-
     def run_turn(self) -> bool:
         """One turn on the device's forward thread: the inline preparation queued at this moment, or
         one batch (in alternation while both wait, so neither starves the other). True while work is left."""
@@ -373,21 +348,14 @@ class Dispatcher:
             self._run_batch(*batch)
 
     def _take_batch(self) -> tuple[list[Entry], list, dict]:
-        """The planned batch holding the oldest ready item, from that item's group (removed from ready);
-        without cross-caller batching, from that item's call only."""
-        oldest = min(self._ready, key=lambda e: (e.call.seq, e.index))
-        if self._cross_caller:
-            members = [e for e in self._ready if e.call.group == oldest.call.group]
-        else:
-            members = [e for e in self._ready if e.call is oldest.call]
-        plans = self._plan([len(e.item) for e in members])
-        position = members.index(oldest)
-        chosen = [members[k] for k in next(p for p in plans if position in p)]
+        """The next batch (:func:`.jobs.choose_batch`), taken off the ready list, with the items it was
+        planned among and its group's state."""
+        chosen, members = choose_batch(self._ready, self._plan, self._cross_caller)
         taken = {id(e) for e in chosen}
         self._ready = [e for e in self._ready if id(e) not in taken]
-        logger.debug("batch plan: %d of %d ready items of the group in %d batches; running %d rows", len(members),
-                     len(self._ready) + len(chosen), len(plans), len(chosen))
-        return chosen, [e.item for e in members], self._groups[oldest.call.group][1]
+        logger.debug("batch plan: %d of %d ready items of the group; running %d rows", len(members),
+                     len(self._ready) + len(chosen), len(chosen))
+        return chosen, [e.item for e in members], self._groups[chosen[0].call.group][1]
 
     def _run_batch(self, entries: list[Entry], ready: list, state: dict) -> None:
         entries = [e for e in entries if not e.call.done]
@@ -420,26 +388,13 @@ class Dispatcher:
             except Exception:
                 logger.exception("a batch listener failed")
 
-    def _watch_deadlines(self) -> None:
-        """Fail calls whose deadline passed (their unstarted items are dropped); exits when idle."""
-        while True:
-            done: list = []
-            with self._cond:
-                if self._closed:
-                    return
-                now = time.monotonic()
-                while self._deadlines and (self._deadlines[0][2].done or self._deadlines[0][0] <= now):
-                    _, _, call = heapq.heappop(self._deadlines)
-                    if not call.done:
-                        logger.debug("call %d timed out: %d items not run were dropped", call.seq, len(call.open))
-                        self._end(call, RequestTimeoutError(
-                            f"the call did not finish within its timeout ({call.job.timeout} s)"), done)
-                if not done:
-                    if self._deadlines:
-                        self._cond.wait(self._deadlines[0][0] - now)
-                        continue
-                    self._cond.wait(IDLE_SECONDS)
-                    if not self._deadlines:
-                        self._timer = None
-                        return
-            self._complete(done)
+    def _time_out(self, calls: list[CallState]) -> None:
+        """Fail ``calls``, whose deadline passed (their items not run yet are dropped)."""
+        done: list = []
+        with self._cond:
+            for call in calls:
+                if not call.done:
+                    logger.debug("call %d timed out: %d items not run were dropped", call.seq, len(call.open))
+                    self._end(call, RequestTimeoutError(
+                        f"the call did not finish within its timeout ({call.job.timeout} s)"), done)
+        self._complete(done)

@@ -11,8 +11,9 @@ import torch
 
 from ..errors import ItemError
 from ..media import MediaPolicy
+from .arguments import check_errors_mode, check_flag, check_instruction, check_timeout, item_list
 from .config import DEFAULT_EMBED_INSTRUCTION, EngineConfig
-from .engine import Engine, check_errors_mode, check_flag, check_instruction, check_timeout, item_list, wait
+from .engine import Engine, wait
 from .inputs import MultimodalInput, coerce_input
 from .outputs import EmbedOutput, check_calibration, check_dim, check_precision, postprocess
 from .processing import SUFFIX_LEN, PreparedItem

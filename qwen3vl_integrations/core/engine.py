@@ -1,11 +1,10 @@
-"""The shared engine of the embedder and the reranker: loading, argument checks, preparation, the
+"""The shared engine of the embedder and the reranker: loading, preparation, the
 dispatcher every call goes through, and batched forwards."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-import math
 import os
 import threading
 import weakref
@@ -16,14 +15,15 @@ from typing import Any
 
 import torch
 
-from ..errors import InputError, Qwen3VLError
+from ..errors import Qwen3VLError
 from ..media import DEFAULT_POLICY, MediaPolicy
+from .arguments import check_flag, check_instruction, coerce_item
 from .batching import collate, pack, plan_batches, to_device
 from .cache import MediaCache, model_fingerprint, resolve_cache_bytes
 from .config import IMAGE_FACTOR, EngineConfig
-from .dispatcher import Dispatcher, Job, preparation_error
+from .dispatcher import Dispatcher, Job
 from .forward import PrefixKV, packed_pooled_states, pooled_states
-from .inputs import MultimodalInput, coerce_input, coerce_inputs, has_remote_media
+from .inputs import MultimodalInput, has_remote_media
 from .loading import DeviceChoice, choose_device, load_backbone, load_processor, progress_bars, resolve_checkpoint
 from .processing import PreparedItem, Preprocessor, VisualInput
 from .runner import on_forward_thread
@@ -31,44 +31,12 @@ from .tokens import SpecialTokens, read_special_tokens
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Engine", "check_errors_mode", "check_instruction", "check_flag", "check_timeout", "wait", "item_list"]
+__all__ = ["Engine", "wait"]
 
 #: token estimate (for admission) of an image whose size is unknown before it is loaded
 UNKNOWN_IMAGE_TOKENS = 1024
 #: prompt tokens around the content (system text, chat markers)
 PROMPT_OVERHEAD_TOKENS = 48
-
-
-def check_errors_mode(errors: Any) -> None:
-    if errors not in ("raise", "return"):
-        raise InputError(f"errors must be 'raise' or 'return', got {errors!r}", param="errors")
-
-
-def check_instruction(instruction: Any, param: str = "instruction") -> None:
-    if instruction is not None and not isinstance(instruction, str):
-        raise InputError(f"{param} must be a str or None, got {type(instruction).__name__}", param=param)
-
-
-def check_flag(value: Any, param: str, optional: bool = True) -> None:
-    if not (isinstance(value, bool) or (optional and value is None)):
-        raise InputError(f"{param} must be True, False{' or None' if optional else ''}, got {value!r}", param=param)
-
-
-def check_timeout(timeout: Any) -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
-        raise InputError(f"timeout must be a positive number of seconds or None, got {timeout!r}", param="timeout")
-
-
-def item_list(value: Any, param: str) -> list:
-    """The items of a call's ``inputs`` / ``documents`` argument (one item or an iterable of items);
-    anything else raises a typed error naming the argument."""
-    try:
-        return coerce_inputs(value)
-    except Qwen3VLError as exc:
-        err = type(exc)(exc.message, param=param)
-        raise err from exc
 
 
 def wait(future: Future) -> Any:
@@ -83,16 +51,6 @@ def wait(future: Future) -> Any:
     except BaseException:
         future.cancel()
         raise
-
-
-def coerce_item(index: int, raw: Any) -> MultimodalInput | Qwen3VLError:
-    """One caller item as a checked MultimodalInput, or the typed error naming it."""
-    try:
-        item = coerce_input(raw)
-        check_instruction(item.instruction, "instruction")
-        return item
-    except Exception as exc:  # the per-item error boundary
-        return preparation_error(exc, index)
 
 
 class Engine:

@@ -16,7 +16,7 @@ from .batching import FIRST_WINDOW, run_with_split, window_bounds
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Job", "CallState", "Entry", "preparation_error", "run_entries"]
+__all__ = ["Job", "CallState", "Entry", "choose_batch", "preparation_error", "run_entries"]
 
 
 def preparation_error(exc: BaseException, index: int | None = None, param: str | None = None) -> Qwen3VLError:
@@ -87,6 +87,20 @@ class Entry:
     call: CallState
     index: int
     item: Any
+
+
+def choose_batch(ready: list[Entry], plan: Callable[[list[int]], list[list[int]]],
+                 cross_caller: bool) -> tuple[list[Entry], list[Entry]]:
+    """The planned token-budget batch that holds the oldest ready entry, planned among the ready
+    entries of that entry's group (``cross_caller``: any call's) or of its call only; and those entries."""
+    oldest = min(ready, key=lambda e: (e.call.seq, e.index))
+    if cross_caller:
+        members = [e for e in ready if e.call.group == oldest.call.group]
+    else:
+        members = [e for e in ready if e.call is oldest.call]
+    position = members.index(oldest)
+    plans = plan([len(e.item) for e in members])
+    return [members[k] for k in next(p for p in plans if position in p)], members
 
 
 def run_entries(entries: list[Entry], ready: list, state: dict,

@@ -11,9 +11,10 @@ import torch
 
 from ..errors import InputError, ItemError, NonFiniteOutputError
 from ..media import MediaPolicy
+from .arguments import check_errors_mode, check_flag, check_instruction, check_timeout, item_list
 from .config import DEFAULT_RERANK_INSTRUCTION, EngineConfig
 from .dispatcher import preparation_error
-from .engine import Engine, check_errors_mode, check_flag, check_instruction, check_timeout, item_list, wait
+from .engine import Engine, wait
 from .forward import prefix_kv
 from .inputs import MultimodalInput, coerce_input
 from .loading import read_head_rows
