@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 #: demuxers whose packet timestamps are presentation timestamps that index frames reliably
 SEEKABLE_FORMATS = ("mov", "matroska")
 _MAX_OVERSHOOT_RETRIES = 3
+#: colour conversion (swscale) without worker threads of its own. PyAV keeps one converter per
+#: thread for that thread's life; one with worker threads hangs a forked child that frees it
+#: (``os.fork``, multiprocessing, a subprocess with ``preexec_fn``, ``ray.init``), because the
+#: child has none of those threads. The output is the same.
+_CONVERT = {"format": "rgb24", "threads": 1}
 
 
 class SeekAnomaly(Exception):
@@ -88,9 +93,9 @@ def _store(frames, slot: int, frame) -> None:
 
     height, width = frames.shape[2], frames.shape[3]
     if frame.width == width and frame.height == height:
-        array = frame.to_ndarray(format="rgb24")
+        array = frame.to_ndarray(**_CONVERT)
     else:  # resolution changed mid-stream: bring it to the header size
-        array = frame.to_ndarray(format="rgb24", width=width, height=height)
+        array = frame.to_ndarray(**_CONVERT, width=width, height=height)
     frames[slot].copy_(torch.from_numpy(array).permute(2, 0, 1))
 
 
