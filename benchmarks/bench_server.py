@@ -14,7 +14,8 @@ to the server, not to the load generator).
    --seconds seconds. Prints the share answered 429, the p99 latency of the 429s, the p99 of the
    admitted (200) requests, and the count of 5xx (target: none, 429s under 50 ms at p99).
 3. The engine alone (after the servers stopped): the same images embedded in this process one per call
-   and --clients per call, the bound on what batching can give the server's image requests.
+   and --clients per call, the bound on what batching can give the server's image requests; and the
+   floor under a batched image: its linear layers at this machine's large-GEMM rate plus its preparation.
 
     python benchmarks/bench_server.py [--scale 1] [--checkpoint DIR] [--clients 32] [--seconds 10]
     python benchmarks/bench_server.py --quick        # smoke run: a few requests, a 2-second open loop
@@ -150,6 +151,58 @@ def engine_alone(ckpt: Path, images: list[str], batch: int) -> tuple[float, floa
         return single, (time.perf_counter() - start) / len(images)
 
 
+def batched_floor(ckpt: Path, images: list[str], batch: int) -> dict:
+    """Per image of calls of ``batch`` images: the multiply-adds of the model's linear layers and the
+    seconds they took (forward hooks), and the seconds of its preparation (base64, PNG, resize,
+    tokenising); and this machine's large-GEMM rate in FLOP/s. Linear layers plus preparation is a
+    floor under a batched image's cost: attention, norms and everything else are left out."""
+    import torch
+
+    from qwen3vl_integrations import Qwen3VLEmbedder
+
+    spent = {"macs": 0.0, "linear": 0.0, "prep": 0.0}
+    started: list[float] = []
+
+    def begin(module, inputs) -> None:
+        started.append(time.perf_counter())
+
+    def end(module, inputs, output) -> None:
+        spent["linear"] += time.perf_counter() - started.pop()
+        weight = module.weight  # a Linear, or the patch embedding's Conv3d weight run as a matmul
+        spent["macs"] += inputs[0].numel() // weight[0].numel() * weight.numel()
+
+    with Qwen3VLEmbedder.from_pretrained(ckpt, device="cpu", dtype="float32", cache_bytes=0) as embedder:
+        embedder.embed([{"image": images[-1]}, {"image": images[-2]}])  # warm-up
+        layers = [m for m in embedder.model.modules() if isinstance(m, torch.nn.Linear)]
+        hooks = [h for m in layers for h in (m.register_forward_pre_hook(begin), m.register_forward_hook(end))]
+        embed = embedder.model.visual.patch_embed  # calls its proj's weight directly (core/forward.py)
+        hooks += [embed.register_forward_pre_hook(begin), embed.register_forward_hook(
+            lambda module, inputs, output: end(module.proj, inputs, output))]
+        prepare = embedder.prepare
+
+        def timed_prepare(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return prepare(*args, **kwargs)
+            finally:
+                spent["prep"] += time.perf_counter() - start
+
+        embedder.prepare = timed_prepare  # type: ignore[method-assign]
+        for k in range(0, len(images), batch):
+            embedder.embed([{"image": uri} for uri in images[k:k + batch]])
+        for hook in hooks:
+            hook.remove()
+    square = torch.randn(2048, 2048)
+    best = min(_seconds(lambda: torch.mm(square, square)) for _ in range(5))
+    return {key: value / len(images) for key, value in spent.items()} | {"rate": 2 * 2048 ** 3 / best}
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def _serve(ckpt: Path, work: Path, batching: bool, queue_items: int) -> ServerProcess:
     flag = "--cross-request-batching" if batching else "--no-cross-request-batching"
     args = ["--model", str(ckpt), "--device", "cpu", "--port", "0", flag, "--max-queue-items", str(queue_items)]
@@ -194,6 +247,13 @@ def main() -> None:
     single, batched = engine_alone(ckpt, corpus["image"][:64], args.clients)
     print(f"engine alone, in this process: {single * 1000:.1f} ms per image one per call, {batched * 1000:.1f} ms in "
           f"calls of {args.clients} -> {single / batched:.2f}x, the most batching can give the server's images")
+    floor = batched_floor(ckpt, corpus["image"][:64], args.clients)
+    peak = 2 * floor["macs"] / floor["rate"]
+    print(f"floor under a batched image: its linear layers are {floor['macs'] / 1e6:.0f} M multiply-adds and took "
+          f"{floor['linear'] * 1000:.1f} ms ({2 * floor['macs'] / floor['linear'] / 1e9:.0f} GFLOP/s; one large product "
+          f"runs at {floor['rate'] / 1e9:.0f} here), its preparation {floor['prep'] * 1000:.1f} ms: with everything else "
+          f"free, batching could give at most {single / (floor['linear'] + floor['prep']):.2f}x "
+          f"({single / (peak + floor['prep']):.2f}x with the linear layers at the large-product rate)")
     o = overload
     print(f"open loop at {o['rate']:.1f} req/s (2x capacity) for {seconds:.0f} s: {o['sent']} sent, "
           f"429 share {o['share_429']:.1%}, p99 of 429s {o['p99_429']:.1f} ms (target < 50), "
