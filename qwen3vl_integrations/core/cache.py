@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -147,6 +148,22 @@ class _Entry:
     level: str
 
 
+#: every cache, so that a forked child starts with a free lock and nothing in flight
+_CACHES: weakref.WeakSet[MediaCache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """The parent's threads are gone in a child: a lock one of them held would never be released,
+    and a visual one of them was encoding would never be finished (its waiters would wait forever)."""
+    for cache in list(_CACHES):
+        cache._lock = threading.Lock()
+        cache._inflight = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class MediaCache:
     """Thread-safe LRU of prepared media and vision features, capped at ``max_bytes`` (0 = off).
 
@@ -162,6 +179,7 @@ class MediaCache:
         self._inflight: dict[str, threading.Event] = {}
         self._counts = {level: {"hits": 0, "misses": 0} for level in LEVELS}
         self._bytes = self._peak = self._evictions = 0
+        _CACHES.add(self)
 
     @property
     def enabled(self) -> bool:

@@ -224,3 +224,58 @@ def test_cache_off_and_config(embedder, media, monkeypatch):
     assert EngineConfig.from_env({"QWEN3VL_CACHE_BYTES": "auto"}).cache_bytes is None
     with pytest.raises(ValueError, match="cache_bytes"):
         EngineConfig(cache_bytes=-1)
+
+
+FORK_WHILE_ENCODING = """
+import os, threading, time
+import torch
+from qwen3vl_integrations.core.cache import MediaCache
+from qwen3vl_integrations.core.processing import VisualInput
+
+def visual():
+    return VisualInput(torch.zeros(4, 8), (1, 2, 2), "<img>", cache_key="the same media")
+
+def run(todo):
+    for v in todo:
+        v.features = (torch.ones(1, 4), (torch.ones(1, 4),))
+
+cache = MediaCache(1 << 20)
+started, release = threading.Event(), threading.Event()
+
+def slow(todo):
+    started.set()
+    release.wait()
+    run(todo)
+
+worker = threading.Thread(target=cache.encode, args=([visual()], "cpu", slow))
+worker.start()
+started.wait()  # this thread is encoding the visual: it is in flight
+pid = os.fork()
+if pid == 0:
+    mine = visual()
+    cache.encode([mine], "cpu", run)
+    os._exit(0 if mine.features is not None else 3)
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print(f"child exited {os.waitstatus_to_exitcode(status)}")
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    print("child hung")
+release.set()
+worker.join()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_visual_is_encoded_encodes_it_itself():
+    """A visual another thread was encoding at the fork is computed in the child, not waited for:
+    that thread does not exist there, so before the at-fork reset the child waited forever."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FORK_WHILE_ENCODING], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "child exited 0", out.stderr[-2000:]
