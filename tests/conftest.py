@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -111,3 +113,28 @@ def deep_folder(top: Path) -> bytes:
     finally:
         os.close(fd)
     return b"/".join(parts)
+
+
+_FORK_AND_WAIT = """
+pid = os.fork()
+if pid == 0:
+    os._exit(child())
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print(f"child exited {os.waitstatus_to_exitcode(status)}")
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    print("child hung")
+"""
+
+
+def fork_in_fresh_process(setup: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``setup`` (Python source that imports ``os`` and ``time`` and defines ``child()``, the forked
+    child's exit code) in a fresh interpreter with ``args``, then fork; stdout says what the parent
+    saw: ``child exited N``, or ``child hung`` when the child had not exited after 20 s."""
+    return subprocess.run([sys.executable, "-c", setup + _FORK_AND_WAIT, *args], capture_output=True, text=True,
+                          timeout=120)

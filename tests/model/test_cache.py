@@ -11,7 +11,7 @@ import pytest
 
 from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder, Qwen3VLReranker
 from qwen3vl_integrations.core.cache import MediaCache, default_cache_bytes
-from tests.conftest import random_image
+from tests.conftest import fork_in_fresh_process, random_image
 from tests.unit.conftest import write_video
 
 
@@ -226,7 +226,7 @@ def test_cache_off_and_config(embedder, media, monkeypatch):
         EngineConfig(cache_bytes=-1)
 
 
-FORK_WHILE_ENCODING = """
+ENCODING_ON_A_THREAD = """
 import os, threading, time
 import torch
 from qwen3vl_integrations.core.cache import MediaCache
@@ -240,33 +240,19 @@ def run(todo):
         v.features = (torch.ones(1, 4), (torch.ones(1, 4),))
 
 cache = MediaCache(1 << 20)
-started, release = threading.Event(), threading.Event()
+started = threading.Event()
 
-def slow(todo):
+def never_finishes(todo):
     started.set()
-    release.wait()
-    run(todo)
+    threading.Event().wait()
 
-worker = threading.Thread(target=cache.encode, args=([visual()], "cpu", slow))
-worker.start()
-started.wait()  # this thread is encoding the visual: it is in flight
-pid = os.fork()
-if pid == 0:
+threading.Thread(target=cache.encode, args=([visual()], "cpu", never_finishes), daemon=True).start()
+started.wait()  # that thread is encoding the visual: it is in flight at the fork
+
+def child():
     mine = visual()
     cache.encode([mine], "cpu", run)
-    os._exit(0 if mine.features is not None else 3)
-deadline = time.monotonic() + 20
-while time.monotonic() < deadline:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        print(f"child exited {os.waitstatus_to_exitcode(status)}")
-        break
-    time.sleep(0.05)
-else:
-    os.kill(pid, 9)
-    print("child hung")
-release.set()
-worker.join()
+    return 0 if mine.features is not None else 3
 """
 
 
@@ -274,8 +260,5 @@ worker.join()
 def test_a_child_forked_while_a_visual_is_encoded_encodes_it_itself():
     """A visual another thread was encoding at the fork is computed in the child, not waited for:
     that thread does not exist there, so before the at-fork reset the child waited forever."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", FORK_WHILE_ENCODING], capture_output=True, text=True, timeout=120)
+    out = fork_in_fresh_process(ENCODING_ON_A_THREAD)
     assert out.stdout.strip() == "child exited 0", out.stderr[-2000:]

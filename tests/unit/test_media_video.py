@@ -19,6 +19,7 @@ from qwen3vl_integrations.core.errors import (
     MediaTooLargeError,
 )
 from qwen3vl_integrations.media import MediaPolicy, VideoClip, read_video
+from tests.conftest import fork_in_fresh_process
 
 from .conftest import decode_all_frames, write_audio_only, write_video
 
@@ -325,26 +326,16 @@ def test_local_paths_policy_applies_to_videos(make_video, tmp_path):
     assert read_video(path, MediaPolicy(local_roots=(tmp_path,)), fps=2.0, max_frames=8).total_frames == 30
 
 
-FORK_AFTER_DECODE = """
+DECODE_ON_A_THREAD = """
 import os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from qwen3vl_integrations.media import read_video
 
 pool = ThreadPoolExecutor(1)  # the decoding thread outlives the decode, as the engine's threads do
 clip = pool.submit(read_video, sys.argv[1], fps=2.0, max_frames=4).result()
-pid = os.fork()
-if pid == 0:
-    os._exit(0)
-deadline = time.monotonic() + 20
-while time.monotonic() < deadline:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        print(f"child exited {os.waitstatus_to_exitcode(status)}")
-        break
-    time.sleep(0.05)
-else:
-    os.kill(pid, 9)
-    print("child hung")
+
+def child():
+    return 0
 """
 
 
@@ -352,9 +343,5 @@ else:
 def test_a_process_that_decoded_video_on_a_thread_can_fork(make_video):
     """A forked child frees the converters that other threads' videos left behind (PyAV keeps one per
     thread); one with worker threads of its own hung the child (``ray.init`` after video ingestion)."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", FORK_AFTER_DECODE, str(make_video())], capture_output=True, text=True,
-                         timeout=120)
+    out = fork_in_fresh_process(DECODE_ON_A_THREAD, str(make_video()))
     assert out.stdout.strip() == "child exited 0", out.stderr[-2000:]
