@@ -1,9 +1,11 @@
-"""Generated benchmark corpus (shared by bench_embed.py and bench_rerank.py): files under a temp dir."""
+"""Generated benchmark corpus (shared by bench_embed.py and bench_rerank.py): files under a temp dir;
+and the timing helpers the benchmarks share."""
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +113,30 @@ def build_corpus(folder: Path, scale: int = 1, seed: int = 0) -> list[tuple[str,
         items.append(("mp4", {"video": str(path)}))
     rng.shuffle(items)
     return items
+
+
+def timed(fn, *args):
+    """``fn(*args)`` and the seconds it took."""
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def time_methods(engine, names: tuple[str, ...]) -> dict[str, float]:
+    """Make ``engine``'s methods ``names`` add their seconds to the returned dict (instrumentation only)."""
+    spent = dict.fromkeys(names, 0.0)
+
+    def timed_method(name: str):
+        method = getattr(engine, name)
+
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return run
+
+    for name in names:
+        setattr(engine, name, timed_method(name))
+    return spent

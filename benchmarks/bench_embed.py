@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import baseline_hidden, build_corpus, checkpoint, stock_model
+from _corpus import baseline_hidden, build_corpus, checkpoint, stock_model, timed
 
 from qwen3vl_integrations import EngineConfig, Qwen3VLEmbedder
 
@@ -41,12 +40,6 @@ def baseline_embed(emb: Qwen3VLEmbedder, stock, inputs: list) -> np.ndarray:
         pooled = hidden[torch.arange(len(chunk)), last]
         out.append(torch.nn.functional.normalize(pooled.float(), dim=-1).numpy())
     return np.concatenate(out)
-
-
-def timed(fn, *args):
-    start = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - start
 
 
 def run(emb: Qwen3VLEmbedder, stock, items: list, label: str) -> tuple[float, float, float]:

@@ -26,7 +26,6 @@ import argparse
 import random
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import _image, _image_size, _mp4, _text, baseline_hidden, checkpoint, stock_model
+from _corpus import _image, _image_size, _mp4, _text, baseline_hidden, checkpoint, stock_model, time_methods, timed
 
 from qwen3vl_integrations import Qwen3VLEmbedder, Qwen3VLReranker
 from qwen3vl_integrations.core.processing import PreparedItem
@@ -91,12 +90,6 @@ def uncached(rr: Qwen3VLReranker) -> Qwen3VLReranker:
     return Qwen3VLReranker(rr.model, rr.processor, score_weight=rr.score_weight, config=rr.config.replace(cache_bytes=0))
 
 
-def timed(fn, *args):
-    start = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - start
-
-
 def fixed_workload(args, ckpt: Path, tmp: Path) -> bool:
     queries, docs = workload(tmp / "media", args.queries)
     if args.quick:
@@ -127,26 +120,6 @@ def fixed_workload(args, ckpt: Path, tmp: Path) -> bool:
     print(f"RESULT rerank ratio={ratio:.2f}x with the cache, {plain_ratio:.2f}x without (target >= 3.0x) "
           f"max |score diff|={worst:.2e} -> {'PASS' if ok else 'FAIL'}")
     return ok
-
-
-def time_methods(engine, names: tuple[str, ...]) -> dict[str, float]:
-    """Make ``engine``'s methods ``names`` add their seconds to the returned dict (instrumentation only)."""
-    spent = dict.fromkeys(names, 0.0)
-
-    def timed_method(name: str):
-        method = getattr(engine, name)
-
-        def run(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return method(*args, **kwargs)
-            finally:
-                spent[name] += time.perf_counter() - start
-        return run
-
-    for name in names:
-        setattr(engine, name, timed_method(name))
-    return spent
 
 
 def retrieval_corpus(folder: Path, n: int, seed: int = 1) -> list:

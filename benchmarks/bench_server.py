@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import checkpoint
+from _corpus import checkpoint, time_methods, timed
 
 from qwen3vl_integrations.server.process import ServerProcess
 
@@ -160,7 +160,7 @@ def batched_floor(ckpt: Path, images: list[str], batch: int) -> dict:
 
     from qwen3vl_integrations import Qwen3VLEmbedder
 
-    spent = {"macs": 0.0, "linear": 0.0, "prep": 0.0}
+    spent = {"macs": 0.0, "linear": 0.0}
     started: list[float] = []
 
     def begin(module, inputs) -> None:
@@ -178,29 +178,15 @@ def batched_floor(ckpt: Path, images: list[str], batch: int) -> dict:
         embed = embedder.model.visual.patch_embed  # calls its proj's weight directly (core/forward.py)
         hooks += [embed.register_forward_pre_hook(begin), embed.register_forward_hook(
             lambda module, inputs, output: end(module.proj, inputs, output))]
-        prepare = embedder.prepare
-
-        def timed_prepare(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return prepare(*args, **kwargs)
-            finally:
-                spent["prep"] += time.perf_counter() - start
-
-        embedder.prepare = timed_prepare  # type: ignore[method-assign]
+        prepared = time_methods(embedder, ("prepare",))
         for k in range(0, len(images), batch):
             embedder.embed([{"image": uri} for uri in images[k:k + batch]])
         for hook in hooks:
             hook.remove()
     square = torch.randn(2048, 2048)
-    best = min(_seconds(lambda: torch.mm(square, square)) for _ in range(5))
-    return {key: value / len(images) for key, value in spent.items()} | {"rate": 2 * 2048 ** 3 / best}
-
-
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    best = min(timed(torch.mm, square, square)[1] for _ in range(5))
+    per_image = {"macs": spent["macs"], "linear": spent["linear"], "prep": prepared["prepare"]}
+    return {key: value / len(images) for key, value in per_image.items()} | {"rate": 2 * 2048 ** 3 / best}
 
 
 def _serve(ckpt: Path, work: Path, batching: bool, queue_items: int) -> ServerProcess:
